@@ -1,0 +1,75 @@
+"""Typed errors. Every message says what went wrong and what to do next.
+
+The CLI maps these to one line on stderr and an exit code; the HTTP API maps them to a 4xx body.
+"""
+
+from __future__ import annotations
+
+
+class PicmatchError(Exception):
+    """Base class of every error picmatch raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigError(PicmatchError):
+    """A setting, flag or spec string is invalid."""
+
+    exit_code = 2
+
+
+class LibraryNotFoundError(PicmatchError):
+    """The library folder does not exist or holds no picmatch library."""
+
+    exit_code = 3
+
+
+class ImageDecodeError(PicmatchError):
+    """A file could not be read as an image. `reason` is a short, stable explanation."""
+
+    exit_code = 4
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"cannot read image {path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class ImageTooLargeError(ImageDecodeError):
+    """The image has more pixels than the configured cap (decompression-bomb guard)."""
+
+
+class ModelError(PicmatchError):
+    """A model could not be loaded, downloaded, converted or run."""
+
+    exit_code = 5
+
+
+class MissingDependencyError(PicmatchError):
+    """An optional package is needed for this feature."""
+
+    exit_code = 6
+
+    def __init__(self, package: str, extra: str) -> None:
+        super().__init__(
+            f"this feature needs the package '{package}': install it with "
+            f"pip install 'picmatch[{extra}]'"
+        )
+        self.package = package
+        self.extra = extra
+
+
+class StoreError(PicmatchError):
+    """The vector store refused an operation or is unreachable."""
+
+    exit_code = 7
+
+
+class SpaceMismatchError(StoreError):
+    """A vector space exists with another model, dimension or metric."""
+
+
+class NotIndexedError(PicmatchError):
+    """A path or id is not in the library."""
+
+    exit_code = 8

@@ -1,0 +1,69 @@
+"""The `Embedder` contract: pixels (or text) in, L2-normalised float32 vectors out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float32]
+RGBImage = npt.NDArray[np.uint8]  # H x W x 3, uint8
+
+
+class Modality(StrEnum):
+    IMAGE = "image"
+    TEXT = "text"
+
+
+class ResizeMode(StrEnum):
+    """How an image of any aspect ratio becomes the model's square input."""
+
+    SQUASH = "squash"  # resize both sides to the input size, ignoring the aspect ratio
+    CENTER_CROP = "center_crop"  # resize the short side, then crop the centre
+    PAD = "pad"  # resize the long side, pad the rest
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """Facts about the input an embedder expects; the decoder and the embedder share them."""
+
+    size: int  # square input side in pixels
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    resize: ResizeMode = ResizeMode.CENTER_CROP
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """A model that maps images (and possibly text) into one vector space."""
+
+    @property
+    def spec(self) -> str:
+        """The spec string that names this model, e.g. ``efficientnet-lite0``."""
+        ...
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def modalities(self) -> frozenset[Modality]: ...
+
+    @property
+    def preprocess(self) -> Preprocess: ...
+
+    def embed_images(self, images: Sequence[RGBImage]) -> FloatArray:
+        """Embed RGB uint8 images (any size; resized per `preprocess`). Rows are L2-normalised."""
+        ...
+
+    def embed_text(self, texts: Sequence[str]) -> FloatArray:
+        """Embed text queries; raises `ModelError` where the model has no text tower."""
+        ...
+
+
+def l2_normalize(x: FloatArray) -> FloatArray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return (x / np.maximum(norms, 1e-12)).astype(np.float32)

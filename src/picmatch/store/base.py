@@ -1,0 +1,130 @@
+"""The `VectorStore` contract. Every backend implements it and passes tests/contract/.
+
+A store holds named vector spaces. Each space remembers the model that made its vectors
+(spec, dimension, metric, pipeline parameters) and refuses vectors from anything else.
+A record is one indexed file: a stable int64 id, its vector and its payload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float32]
+
+SCHEMA_VERSION = 1
+
+
+class Metric(StrEnum):
+    COSINE = "cosine"  # vectors are L2-normalised; score = inner product
+
+
+@dataclass(frozen=True)
+class SpaceInfo:
+    name: str
+    dim: int
+    metric: Metric
+    model_spec: str
+    params: Mapping[str, str] = field(default_factory=dict)  # pipeline settings used to embed
+    schema_version: int = SCHEMA_VERSION
+
+
+@dataclass(frozen=True)
+class Payload:
+    path: str  # absolute path
+    content_hash: str
+    size: int
+    mtime_ns: int
+    width: int
+    height: int
+    taken_at: float | None = None  # seconds since the epoch, from EXIF where known
+
+
+@dataclass(frozen=True)
+class Record:
+    id: int
+    vector: FloatArray  # shape (dim,), float32, L2-normalised
+    payload: Payload
+
+
+@dataclass(frozen=True)
+class StoreHit:
+    id: int
+    score: float
+    payload: Payload
+
+
+@dataclass(frozen=True)
+class SearchFilter:
+    """Restricts a search. Empty fields mean no restriction."""
+
+    path_prefixes: tuple[str, ...] = ()  # absolute folder paths; a hit must be inside one
+    exclude_ids: frozenset[int] = frozenset()
+
+    def accepts(self, record_id: int, path: str) -> bool:
+        if record_id in self.exclude_ids:
+            return False
+        if not self.path_prefixes:
+            return True
+        return any(path_in_folder(path, prefix) for prefix in self.path_prefixes)
+
+
+def path_in_folder(path: str, folder: str) -> bool:
+    folder = folder.rstrip("/\\")
+    return path == folder or path.startswith(folder + "/") or path.startswith(folder + "\\")
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    """Vectors plus payloads, searchable by similarity. Implementations: store/sqlite.py."""
+
+    url: str
+
+    def ensure_space(self, info: SpaceInfo) -> SpaceInfo:
+        """Create the space, or check that the existing one matches; raises SpaceMismatchError."""
+        ...
+
+    def get_space(self, name: str) -> SpaceInfo | None: ...
+
+    def list_spaces(self) -> list[SpaceInfo]: ...
+
+    def drop_space(self, name: str) -> None: ...
+
+    def upsert(self, space: str, records: Sequence[Record]) -> None:
+        """Insert or replace records by id. Durable when this returns."""
+        ...
+
+    def delete(self, space: str, ids: Iterable[int]) -> None: ...
+
+    def get(self, space: str, ids: Sequence[int]) -> list[Record]:
+        """The records that exist among `ids`, in the order asked."""
+        ...
+
+    def iter_payloads(self, space: str) -> Iterator[tuple[int, Payload]]: ...
+
+    def search(
+        self,
+        space: str,
+        vectors: FloatArray,
+        k: int,
+        flt: SearchFilter | None = None,
+    ) -> list[list[StoreHit]]:
+        """Top-k hits per query row, best first, score = cosine similarity."""
+        ...
+
+    def count(self, space: str) -> int: ...
+
+    def size_bytes(self) -> int:
+        """Disk (or server) bytes used by this store, best effort."""
+        ...
+
+    def flush(self) -> None:
+        """Persist derived state (e.g. an ANN index) so a new process opens it fast."""
+        ...
+
+    def close(self) -> None: ...
