@@ -1,0 +1,180 @@
+"""A FAISS HNSW index over record ids, derived from the SQLite store and rebuildable at any time.
+
+FAISS HNSW cannot remove vectors, so the index addresses *slots*: every added vector gets the
+next slot number, `slot_ids[slot]` is its record id and `live[slot]` says whether it still
+counts. Replacing or deleting a record kills its old slot; searches only visit live slots
+(an `IDSelectorBitmap`), and the index is compacted (rebuilt) when too many slots are dead.
+
+On disk an index is two files beside the database, written atomically and in this order:
+`<space>.<token>.faiss` (the graph and vectors) and `<space>.hnsw.npz` (generation, token,
+slot ids, live flags). The `.npz` names the `.faiss` it belongs to, so a crash between the two
+writes leaves either the old pair or the new pair, never a mix.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from picmatch.store.base import FloatArray
+
+HNSW_M = 32
+EF_CONSTRUCTION = 80
+MIN_EF_SEARCH = 96
+EXACT_BELOW = 4096  # spaces (or filtered subsets) this small are searched exactly
+COMPACT_DEAD_SHARE = 0.25
+
+
+def _faiss() -> Any:
+    import faiss
+
+    return faiss
+
+
+@dataclass
+class HnswIndex:
+    """In-memory HNSW index plus its slot bookkeeping, reflecting store generation `generation`."""
+
+    dim: int
+    generation: int = 0
+    index: Any = None
+    slot_ids: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    live: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, np.bool_))
+    slot_of: dict[int, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.index is None:
+            faiss = _faiss()
+            self.index = faiss.IndexHNSWFlat(self.dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+            self.index.hnsw.efConstruction = EF_CONSTRUCTION
+        if not self.slot_of:
+            self.slot_of = {int(i): s for s, i in enumerate(self.slot_ids) if self.live[s]}
+
+    @property
+    def live_count(self) -> int:
+        return len(self.slot_of)
+
+    @property
+    def dead_count(self) -> int:
+        return len(self.slot_ids) - len(self.slot_of)
+
+    def needs_compaction(self) -> bool:
+        return self.dead_count > 1000 and self.dead_count > COMPACT_DEAD_SHARE * len(self.slot_ids)
+
+    def add(self, ids: npt.NDArray[np.int64], vectors: FloatArray) -> None:
+        """Add or replace records."""
+        if len(ids) == 0:
+            return
+        self.remove(ids)
+        first = len(self.slot_ids)
+        self.index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        self.slot_ids = np.concatenate([self.slot_ids, ids.astype(np.int64)])
+        self.live = np.concatenate([self.live, np.ones(len(ids), np.bool_)])
+        for offset, record_id in enumerate(ids.tolist()):
+            self.slot_of[record_id] = first + offset
+
+    def remove(self, ids: npt.NDArray[np.int64]) -> None:
+        for record_id in ids.tolist():
+            slot = self.slot_of.pop(record_id, None)
+            if slot is not None:
+                self.live[slot] = False
+
+    def search(
+        self, queries: FloatArray, k: int, allowed: npt.NDArray[np.int64] | None = None
+    ) -> tuple[FloatArray, npt.NDArray[np.int64]]:
+        """Top-k (scores, record ids) per query; id -1 pads rows with fewer than k hits."""
+        n = len(queries)
+        if self.live_count == 0:
+            return np.full((n, k), -np.inf, np.float32), np.full((n, k), -1, np.int64)
+        slots = self._candidate_slots(allowed)
+        if slots is not None and len(slots) <= EXACT_BELOW:
+            return self._exact(queries, k, slots)
+        faiss = _faiss()
+        mask = self.live if slots is None else _mask(len(self.live), slots)
+        bitmap = np.packbits(mask, bitorder="little")
+        params = faiss.SearchParametersHNSW()
+        params.sel = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bitmap))
+        params.efSearch = max(MIN_EF_SEARCH, 2 * k)
+        scores, found = self.index.search(np.ascontiguousarray(queries), k, params=params)
+        ids = np.where(found >= 0, self.slot_ids[np.maximum(found, 0)], -1)
+        return scores.astype(np.float32).reshape(n, k), ids.reshape(n, k)
+
+    def _candidate_slots(
+        self, allowed: npt.NDArray[np.int64] | None
+    ) -> npt.NDArray[np.int64] | None:
+        if allowed is None:
+            return None
+        slots = [self.slot_of[i] for i in allowed.tolist() if i in self.slot_of]
+        return np.array(sorted(slots), dtype=np.int64)
+
+    def _exact(
+        self, queries: FloatArray, k: int, slots: npt.NDArray[np.int64]
+    ) -> tuple[FloatArray, npt.NDArray[np.int64]]:
+        n = len(queries)
+        scores = np.full((n, k), -np.inf, np.float32)
+        ids = np.full((n, k), -1, np.int64)
+        if len(slots) == 0:
+            return scores, ids
+        vectors = self.index.reconstruct_batch(slots)
+        sims = queries @ vectors.T
+        take = min(k, len(slots))
+        top = np.argsort(-sims, axis=1, kind="stable")[:, :take]
+        scores[:, :take] = np.take_along_axis(sims, top, axis=1)
+        ids[:, :take] = self.slot_ids[slots[top]]
+        return scores, ids
+
+    def save(self, folder: Path, space: str) -> None:
+        faiss = _faiss()
+        token = secrets.token_hex(6)
+        graph = folder / f"{space}.{token}.faiss"
+        faiss.write_index(self.index, str(graph) + ".tmp")
+        os.replace(str(graph) + ".tmp", graph)
+        meta = folder / f"{space}.hnsw.npz"
+        tmp = folder / f"{space}.hnsw.tmp.npz"
+        np.savez(
+            tmp,
+            generation=np.int64(self.generation),
+            token=np.array(token),
+            dim=np.int64(self.dim),
+            slot_ids=self.slot_ids,
+            live=self.live,
+        )
+        os.replace(tmp, meta)
+        for old in folder.glob(f"{space}.*.faiss"):
+            if old != graph:
+                old.unlink(missing_ok=True)
+
+    @classmethod
+    def load(cls, folder: Path, space: str, dim: int) -> HnswIndex | None:
+        """The saved index, or None if there is none or it is unreadable."""
+        meta_path = folder / f"{space}.hnsw.npz"
+        try:
+            with np.load(meta_path) as meta:
+                token = str(meta["token"])
+                generation = int(meta["generation"])
+                saved_dim = int(meta["dim"])
+                slot_ids = meta["slot_ids"].astype(np.int64)
+                live = meta["live"].astype(np.bool_)
+            index = _faiss().read_index(str(folder / f"{space}.{token}.faiss"))
+        except (OSError, KeyError, ValueError, RuntimeError):
+            return None
+        if saved_dim != dim or index.ntotal != len(slot_ids):
+            return None
+        return cls(dim=dim, generation=generation, index=index, slot_ids=slot_ids, live=live)
+
+    @staticmethod
+    def remove_files(folder: Path, space: str) -> None:
+        for path in [*folder.glob(f"{space}.*.faiss"), folder / f"{space}.hnsw.npz"]:
+            path.unlink(missing_ok=True)
+
+
+def _mask(size: int, slots: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+    mask = np.zeros(size, np.bool_)
+    mask[slots] = True
+    return mask

@@ -1,0 +1,399 @@
+"""The embedded default store: SQLite (WAL) is the source of truth, FAISS HNSW a derived index.
+
+Every write bumps the space's `generation` and stamps the rows it wrote (`seq`) or deleted
+(`deletions`). An in-memory HNSW index remembers the generation it reflects, so before a search
+it catches up with whatever this or any other process wrote since, and `flush()` saves it so
+the next process starts from there. A lost or stale index file is simply rebuilt from SQLite.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from picmatch.errors import SpaceMismatchError, StoreError
+from picmatch.store.base import (
+    FloatArray,
+    Metric,
+    Payload,
+    Record,
+    SearchFilter,
+    SpaceInfo,
+    StoreHit,
+)
+from picmatch.store.hnsw import HnswIndex
+
+DB_NAME = "picmatch.db"
+_SPACE_NAME = re.compile(r"^[a-z0-9_]{1,64}$")
+_PAYLOAD_COLUMNS = "path, content_hash, size, mtime_ns, width, height, taken_at"
+_CHUNK = 4096
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS spaces (
+    name TEXT PRIMARY KEY,
+    dim INTEGER NOT NULL,
+    metric TEXT NOT NULL,
+    model_spec TEXT NOT NULL,
+    params TEXT NOT NULL,
+    schema_version INTEGER NOT NULL,
+    generation INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+_SPACE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS "records_{s}" (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    taken_at REAL,
+    seq INTEGER NOT NULL,
+    vector BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS "records_{s}_seq" ON "records_{s}" (seq);
+CREATE INDEX IF NOT EXISTS "records_{s}_path" ON "records_{s}" (path);
+CREATE TABLE IF NOT EXISTS "deletions_{s}" (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS "deletions_{s}_seq" ON "deletions_{s}" (seq);
+"""
+
+
+class SqliteStore:
+    """`VectorStore` in one folder: `picmatch.db` plus one HNSW index file pair per space."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        self.url = f"sqlite://{self.folder}"
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                self.folder / DB_NAME, check_same_thread=False, isolation_level=None, timeout=60
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open the store in {self.folder}: {exc}") from exc
+        self._lock = threading.RLock()
+        self._indexes: dict[str, HnswIndex] = {}
+        self._dims: dict[str, int] = {}
+
+    # spaces
+
+    def ensure_space(self, info: SpaceInfo) -> SpaceInfo:
+        if not _SPACE_NAME.match(info.name):
+            raise StoreError(f"invalid space name {info.name!r}: use lowercase letters, digits, _")
+        with self._lock:
+            existing = self.get_space(info.name)
+            if existing is not None:
+                _check_same_space(existing, info)
+                return existing
+            with self._write():
+                self._db.execute(
+                    "INSERT INTO spaces VALUES (?, ?, ?, ?, ?, ?, 0)",
+                    (
+                        info.name,
+                        info.dim,
+                        info.metric.value,
+                        info.model_spec,
+                        json.dumps(dict(info.params), sort_keys=True),
+                        info.schema_version,
+                    ),
+                )
+                for statement in _SPACE_SCHEMA.format(s=info.name).split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+            return info
+
+    def get_space(self, name: str) -> SpaceInfo | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT name, dim, metric, model_spec, params, schema_version FROM spaces "
+                "WHERE name = ?",
+                (name,),
+            ).fetchone()
+        return None if row is None else _space_from_row(row)
+
+    def list_spaces(self) -> list[SpaceInfo]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT name, dim, metric, model_spec, params, schema_version FROM spaces "
+                "ORDER BY name"
+            ).fetchall()
+        return [_space_from_row(row) for row in rows]
+
+    def drop_space(self, name: str) -> None:
+        with self._lock:
+            self._require(name)
+            with self._write():
+                self._db.execute("DELETE FROM spaces WHERE name = ?", (name,))
+                self._db.execute(f'DROP TABLE "records_{name}"')
+                self._db.execute(f'DROP TABLE "deletions_{name}"')
+            self._indexes.pop(name, None)
+            self._dims.pop(name, None)
+            HnswIndex.remove_files(self.folder, name)
+
+    # records
+
+    def upsert(self, space: str, records: Sequence[Record]) -> None:
+        if not records:
+            return
+        with self._lock:
+            dim = self._require(space)
+            rows = [_record_row(r, dim) for r in records]
+            with self._write():
+                seq = self._bump(space)
+                self._db.executemany(
+                    f'INSERT OR REPLACE INTO "records_{space}" VALUES (?,?,?,?,?,?,?,?,{seq},?)',
+                    rows,
+                )
+                self._db.executemany(
+                    f'DELETE FROM "deletions_{space}" WHERE id = ?', [(r.id,) for r in records]
+                )
+
+    def delete(self, space: str, ids: Iterable[int]) -> None:
+        id_list = [(int(i),) for i in ids]
+        if not id_list:
+            return
+        with self._lock:
+            self._require(space)
+            with self._write():
+                seq = self._bump(space)
+                self._db.executemany(f'DELETE FROM "records_{space}" WHERE id = ?', id_list)
+                self._db.executemany(
+                    f'INSERT OR REPLACE INTO "deletions_{space}" VALUES (?, {seq})', id_list
+                )
+
+    def get(self, space: str, ids: Sequence[int]) -> list[Record]:
+        with self._lock:
+            dim = self._require(space)
+            found: dict[int, Record] = {}
+            for chunk in _chunks([int(i) for i in ids]):
+                marks = ",".join("?" * len(chunk))
+                for row in self._db.execute(
+                    f'SELECT id, {_PAYLOAD_COLUMNS}, vector FROM "records_{space}" '
+                    f"WHERE id IN ({marks})",
+                    chunk,
+                ):
+                    found[row[0]] = Record(row[0], _vector(row[8], dim), Payload(*row[1:8]))
+        return [found[i] for i in ids if i in found]
+
+    def iter_payloads(self, space: str) -> Iterator[tuple[int, Payload]]:
+        with self._lock:
+            self._require(space)
+            rows = self._db.execute(
+                f'SELECT id, {_PAYLOAD_COLUMNS} FROM "records_{space}" ORDER BY id'
+            ).fetchall()
+        for row in rows:
+            yield row[0], Payload(*row[1:])
+
+    def count(self, space: str) -> int:
+        with self._lock:
+            self._require(space)
+            (n,) = self._db.execute(f'SELECT COUNT(*) FROM "records_{space}"').fetchone()
+        return int(n)
+
+    # search
+
+    def search(
+        self, space: str, vectors: FloatArray, k: int, flt: SearchFilter | None = None
+    ) -> list[list[StoreHit]]:
+        if k < 1:
+            raise StoreError(f"k must be at least 1, got {k}")
+        queries = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
+        with self._lock:
+            dim = self._require(space)
+            if queries.shape[1] != dim:
+                raise SpaceMismatchError(
+                    f"query vectors have dimension {queries.shape[1]}, space {space!r} has {dim}"
+                )
+            index = self._synced_index(space)
+            allowed = self._allowed_ids(space, flt)
+            scores, ids = index.search(queries, k, allowed)
+            payloads = self._payloads(space, {int(i) for i in ids.ravel() if i >= 0})
+        return [
+            [
+                StoreHit(int(i), float(s), payloads[int(i)])
+                for s, i in zip(row_scores, row_ids, strict=True)
+                if i >= 0 and int(i) in payloads
+            ]
+            for row_scores, row_ids in zip(scores, ids, strict=True)
+        ]
+
+    def flush(self) -> None:
+        with self._lock:
+            for info in self.list_spaces():
+                index = self._synced_index(info.name)
+                saved = HnswIndex.load(self.folder, info.name, info.dim)
+                if saved is None or saved.generation != index.generation:
+                    index.save(self.folder, info.name)
+
+    def size_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.folder.iterdir() if p.is_file())
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+            self._indexes.clear()
+
+    # internals
+
+    def _write(self) -> _Transaction:
+        return _Transaction(self._db)
+
+    def _require(self, space: str) -> int:
+        dim = self._dims.get(space)
+        if dim is None:
+            info = self.get_space(space)
+            if info is None:
+                raise StoreError(f"no vector space named {space!r} in {self.folder}")
+            dim = self._dims[space] = info.dim
+        return dim
+
+    def _bump(self, space: str) -> int:
+        self._db.execute("UPDATE spaces SET generation = generation + 1 WHERE name = ?", (space,))
+        return self._generation(space)
+
+    def _generation(self, space: str) -> int:
+        row = self._db.execute("SELECT generation FROM spaces WHERE name = ?", (space,)).fetchone()
+        return int(row[0])
+
+    def _synced_index(self, space: str) -> HnswIndex:
+        """The in-memory index, caught up with every write to the database."""
+        dim = self._require(space)
+        generation = self._generation(space)
+        index = self._indexes.get(space)
+        if index is None:
+            index = HnswIndex.load(self.folder, space, dim)
+            if index is None or index.generation > generation:
+                index = HnswIndex(dim)
+        if index.generation != generation:
+            self._catch_up(space, index, generation)
+        if index.needs_compaction():
+            index = HnswIndex(dim)
+            self._catch_up(space, index, generation)
+        self._indexes[space] = index
+        return index
+
+    def _catch_up(self, space: str, index: HnswIndex, generation: int) -> None:
+        dim = self._dims[space]
+        deleted = self._db.execute(
+            f'SELECT id FROM "deletions_{space}" WHERE seq > ?', (index.generation,)
+        ).fetchall()
+        index.remove(np.array([r[0] for r in deleted], dtype=np.int64))
+        cursor = self._db.execute(
+            f'SELECT id, vector FROM "records_{space}" WHERE seq > ? ORDER BY id',
+            (index.generation,),
+        )
+        while rows := cursor.fetchmany(_CHUNK):
+            ids = np.array([r[0] for r in rows], dtype=np.int64)
+            index.add(ids, np.stack([_vector(r[1], dim) for r in rows]))
+        index.generation = generation
+
+    def _allowed_ids(self, space: str, flt: SearchFilter | None) -> npt.NDArray[np.int64] | None:
+        if flt is None or (not flt.path_prefixes and not flt.exclude_ids):
+            return None
+        if not flt.path_prefixes:
+            rows = self._db.execute(f'SELECT id, path FROM "records_{space}"').fetchall()
+        else:
+            rows = []
+            for prefix in flt.path_prefixes:
+                folder = prefix.rstrip("/")
+                rows += self._db.execute(
+                    f'SELECT id, path FROM "records_{space}" '
+                    "WHERE path = ? OR (path >= ? AND path < ?)",
+                    (folder, folder + "/", folder + "0"),
+                ).fetchall()
+        return np.array(sorted({i for i, path in rows if flt.accepts(i, path)}), dtype=np.int64)
+
+    def _payloads(self, space: str, ids: set[int]) -> dict[int, Payload]:
+        out: dict[int, Payload] = {}
+        for chunk in _chunks(sorted(ids)):
+            marks = ",".join("?" * len(chunk))
+            for row in self._db.execute(
+                f'SELECT id, {_PAYLOAD_COLUMNS} FROM "records_{space}" WHERE id IN ({marks})',
+                chunk,
+            ):
+                out[row[0]] = Payload(*row[1:])
+        return out
+
+
+class _Transaction:
+    """`BEGIN IMMEDIATE` … `COMMIT`, rolled back on any error; SQLite errors become StoreError."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write to the store: {exc}") from exc
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            try:
+                self._db.execute("COMMIT")
+                return
+            except sqlite3.Error as err:
+                self._db.execute("ROLLBACK")
+                raise StoreError(f"cannot write to the store: {err}") from err
+        self._db.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.Error):
+            raise StoreError(f"cannot write to the store: {exc}") from exc
+
+
+def _check_same_space(existing: SpaceInfo, wanted: SpaceInfo) -> None:
+    same = (existing.dim, existing.metric, existing.model_spec) == (
+        wanted.dim,
+        wanted.metric,
+        wanted.model_spec,
+    )
+    if not same or dict(existing.params) != dict(wanted.params):
+        raise SpaceMismatchError(
+            f"space {existing.name!r} holds vectors of {existing.model_spec} "
+            f"(dim {existing.dim}, {existing.metric}, {dict(existing.params)}), not of "
+            f"{wanted.model_spec} (dim {wanted.dim}, {dict(wanted.params)}); "
+            "re-index into a new library or remove this space first"
+        )
+
+
+def _space_from_row(row: tuple[str, int, str, str, str, int]) -> SpaceInfo:
+    name, dim, metric, model_spec, params, schema_version = row
+    return SpaceInfo(name, int(dim), Metric(metric), model_spec, json.loads(params), schema_version)
+
+
+def _record_row(record: Record, dim: int) -> tuple[object, ...]:
+    vector = np.asarray(record.vector, dtype=np.float32).ravel()
+    if vector.shape != (dim,):
+        raise SpaceMismatchError(f"vector of dimension {vector.shape[0]} in a space of dim {dim}")
+    p = record.payload
+    return (
+        record.id,
+        p.path,
+        p.content_hash,
+        p.size,
+        p.mtime_ns,
+        p.width,
+        p.height,
+        p.taken_at,
+        vector.tobytes(),
+    )
+
+
+def _vector(blob: bytes, dim: int) -> FloatArray:
+    return np.frombuffer(blob, dtype=np.float32, count=dim)
+
+
+def _chunks(items: list[int], size: int = 900) -> Iterator[list[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,146 @@
+"""One contract suite for every `VectorStore` backend, run against the real backend."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from picmatch.errors import ConfigError, SpaceMismatchError, StoreError
+from picmatch.store.base import Metric, Payload, Record, SearchFilter, SpaceInfo, VectorStore
+from picmatch.store.registry import open_store
+
+DIM = 16
+SPACE = SpaceInfo("test_space", DIM, Metric.COSINE, "test-model", {"resize": "squash"})
+
+
+def _urls(tmp_path: Path) -> dict[str, str]:
+    return {"sqlite": f"sqlite://{tmp_path / 'store'}"}
+
+
+@pytest.fixture(params=["sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStore]:
+    s = open_store(_urls(tmp_path)[request.param])
+    s.ensure_space(SPACE)
+    yield s
+    s.close()
+
+
+def unit_vectors(n: int, seed: int = 0) -> np.ndarray:
+    v = np.random.default_rng(seed).normal(size=(n, DIM)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def records(vectors: np.ndarray, folder: str = "/photos", start: int = 0) -> list[Record]:
+    return [
+        Record(start + i, v, Payload(f"{folder}/{start + i}.jpg", f"h{start + i}", 100, 1, 4, 3))
+        for i, v in enumerate(vectors)
+    ]
+
+
+def test_search_finds_each_vector_first_with_exact_cosine(store: VectorStore) -> None:
+    vectors = unit_vectors(300)
+    store.upsert(SPACE.name, records(vectors))
+    hits = store.search(SPACE.name, vectors[:20], k=5)
+    assert [row[0].id for row in hits] == list(range(20))
+    brute = vectors[:20] @ vectors.T
+    for q, row in enumerate(hits):
+        expected = np.argsort(-brute[q])[:5]
+        assert [h.id for h in row] == expected.tolist()
+        assert [h.score for h in row] == pytest.approx(brute[q][expected].tolist(), abs=1e-5)
+        assert row[0].payload.path == f"/photos/{q}.jpg"
+
+
+def test_upsert_replaces_and_delete_removes(store: VectorStore) -> None:
+    vectors = unit_vectors(50)
+    store.upsert(SPACE.name, records(vectors))
+    assert store.count(SPACE.name) == 50
+    store.upsert(SPACE.name, records(vectors[1:2], start=0))  # id 0 now holds vector 1
+    hits = store.search(SPACE.name, vectors[:1], k=50)[0]
+    assert hits[0].id != 0
+    store.delete(SPACE.name, [1, 2, 999])
+    assert store.count(SPACE.name) == 48
+    ids = {h.id for h in store.search(SPACE.name, vectors[1:3], k=50)[0]}
+    assert not ids & {1, 2}
+    assert [r.id for r in store.get(SPACE.name, [3, 1, 0])] == [3, 0]
+    np.testing.assert_allclose(store.get(SPACE.name, [0])[0].vector, vectors[1])
+
+
+def test_payloads_round_trip(store: VectorStore) -> None:
+    p = Payload("/a/é ü.jpg", "abc", 12, 1_700_000_000_123_456_789, 4000, 3000, 1.5e9)
+    store.upsert(SPACE.name, [Record(2**62 + 5, unit_vectors(1)[0], p)])
+    assert list(store.iter_payloads(SPACE.name)) == [(2**62 + 5, p)]
+
+
+def test_filter_by_folder_and_excluded_ids(store: VectorStore) -> None:
+    vectors = unit_vectors(100)
+    store.upsert(SPACE.name, records(vectors[:50], "/a"))
+    store.upsert(SPACE.name, records(vectors[50:], "/a2", start=50))
+    hits = store.search(SPACE.name, vectors[60:61], k=10, flt=SearchFilter(path_prefixes=("/a",)))
+    assert hits[0] and all(h.payload.path.startswith("/a/") for h in hits[0])
+    hits = store.search(SPACE.name, vectors[:1], k=3, flt=SearchFilter(exclude_ids=frozenset({0})))
+    assert 0 not in [h.id for h in hits[0]]
+
+
+def test_fewer_records_than_k_and_empty_space(store: VectorStore) -> None:
+    assert store.search(SPACE.name, unit_vectors(1), k=5) == [[]]
+    store.upsert(SPACE.name, records(unit_vectors(3)))
+    assert len(store.search(SPACE.name, unit_vectors(1, seed=9), k=10)[0]) == 3
+
+
+def test_space_identity_is_enforced(store: VectorStore) -> None:
+    with pytest.raises(SpaceMismatchError):
+        store.ensure_space(SpaceInfo(SPACE.name, DIM, Metric.COSINE, "other-model"))
+    with pytest.raises(SpaceMismatchError):
+        store.ensure_space(SpaceInfo(SPACE.name, 8, Metric.COSINE, "test-model"))
+    with pytest.raises(SpaceMismatchError):
+        store.upsert(SPACE.name, records(np.ones((1, 8), np.float32)))
+    with pytest.raises(StoreError):
+        store.count("no_such_space")
+    assert store.ensure_space(SPACE) == store.get_space(SPACE.name)
+
+
+def test_drop_space(store: VectorStore) -> None:
+    store.upsert(SPACE.name, records(unit_vectors(5)))
+    store.drop_space(SPACE.name)
+    assert store.get_space(SPACE.name) is None
+    assert store.list_spaces() == []
+
+
+def test_reopen_sees_everything(tmp_path: Path) -> None:
+    url = _urls(tmp_path)["sqlite"]
+    vectors = unit_vectors(200)
+    first = open_store(url)
+    first.ensure_space(SPACE)
+    first.upsert(SPACE.name, records(vectors))
+    first.search(SPACE.name, vectors[:1], k=1)
+    first.flush()
+    first.delete(SPACE.name, [7])  # written after the flush: the saved index is stale
+    first.close()
+    second = open_store(url)
+    assert second.count(SPACE.name) == 199
+    hits = second.search(SPACE.name, vectors[5:8], k=1)
+    assert [row[0].id for row in hits[:2]] == [5, 6]
+    assert hits[2][0].id != 7
+
+
+def test_two_handles_see_each_others_writes(tmp_path: Path) -> None:
+    url = _urls(tmp_path)["sqlite"]
+    a, b = open_store(url), open_store(url)
+    a.ensure_space(SPACE)
+    vectors = unit_vectors(20)
+    a.upsert(SPACE.name, records(vectors[:10]))
+    assert b.search(SPACE.name, vectors[:1], k=1)[0][0].id == 0
+    a.upsert(SPACE.name, records(vectors[10:], start=10))
+    a.delete(SPACE.name, [0])
+    assert b.search(SPACE.name, vectors[15:16], k=1)[0][0].id == 15
+    assert all(h.id != 0 for h in b.search(SPACE.name, vectors[:1], k=20)[0])
+    a.close()
+    b.close()
+
+
+def test_unknown_scheme_lists_valid_ones() -> None:
+    with pytest.raises(ConfigError, match="sqlite"):
+        open_store("redis://localhost")
