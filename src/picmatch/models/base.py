@@ -66,4 +66,5 @@ class Embedder(Protocol):
 
 def l2_normalize(x: FloatArray) -> FloatArray:
     norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return (x / np.maximum(norms, 1e-12)).astype(np.float32)
+    out: FloatArray = (x / np.maximum(norms, 1e-12)).astype(np.float32)
+    return out

@@ -25,9 +25,20 @@ _NAMED: dict[str, Callable[..., Embedder]] = {
 
 _OPTIONS = frozenset({"threads", "batch_size", "resize", "checkpoint"})
 
+# Pipeline parameters recorded with a new library's vector space. They change the vectors, so
+# a library keeps the ones it was built with even after a default here changes.
+_DEFAULT_PARAMS: dict[str, dict[str, str]] = {
+    "efficientnet-lite0": {"resize": "center_crop"},
+}
+
 
 def valid_specs() -> list[str]:
     return sorted(_NAMED)
+
+
+def default_params(spec: str) -> dict[str, str]:
+    """The pipeline parameters a new library of model `spec` records and embeds with."""
+    return dict(_DEFAULT_PARAMS.get(spec.strip(), {}))
 
 
 def load_embedder(spec: str, *, cache_dir: Path | None = None, **options: Any) -> Embedder:

@@ -1,0 +1,5 @@
+import sys
+
+from picmatch.cli import main
+
+sys.exit(main())

@@ -1,0 +1,213 @@
+"""Command-line adapter over `Library`. Errors become one line on stderr and an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+from picmatch import __version__
+from picmatch.config import Settings, load_settings
+from picmatch.errors import PicmatchError
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        settings = load_settings(_overrides(args))
+        code: int = args.handler(args, settings)
+        return code
+    except PicmatchError as exc:
+        print(f"picmatch: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("picmatch: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors are one line on stderr (no usage dump), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="picmatch", description="Find similar images in your folders, offline.")
+    parser.add_argument("--version", action="version", version=f"picmatch {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    common = _Parser(add_help=False)
+    common.add_argument(
+        "--library", metavar="DIR", help="library folder (default: $PICMATCH_LIBRARY or per-user)"
+    )
+
+    p = commands.add_parser("index", parents=[common], help="index folders (incremental)")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="folders or files to index")
+    p.add_argument("--model", help="model for a new library (default: efficientnet-lite0)")
+    p.add_argument("--workers", type=_positive_int, help="decode processes (default: CPUs)")
+    p.add_argument("--batch-size", type=_positive_int, help="images per model call")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_cmd_index)
+
+    p = commands.add_parser("search", parents=[common], help="find images similar to IMAGE")
+    p.add_argument("image", metavar="IMAGE", help="an image file, indexed or not")
+    p.add_argument("--top", "-k", type=_positive_int, default=10, help="results (default 10)")
+    p.add_argument("--min-score", type=_score, help="only results with cosine >= S (-1..1)")
+    p.add_argument(
+        "--in",
+        dest="folders",
+        action="append",
+        default=[],
+        metavar="FOLDER",
+        help="only results inside FOLDER (repeatable)",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON array, nothing else")
+    p.set_defaults(handler=_cmd_search)
+
+    p = commands.add_parser("info", parents=[common], help="show the library's stats")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=_cmd_info)
+
+    p = commands.add_parser(
+        "remove", parents=[common], help="drop folders or files from the library"
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.set_defaults(handler=_cmd_remove)
+
+    p = commands.add_parser("serve", parents=[common], help="start the web page and HTTP API")
+    p.add_argument("--host", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=_positive_int, help="port (default 8000)")
+    p.add_argument("--token", help="require 'Authorization: Bearer TOKEN' (or $PICMATCH_TOKEN)")
+    p.add_argument(
+        "--allowed-root",
+        dest="allowed_roots",
+        action="append",
+        metavar="FOLDER",
+        help="a folder the API may index (repeatable; default: the library's roots)",
+    )
+    p.set_defaults(handler=_cmd_serve)
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    names = ("library", "model", "workers", "batch_size", "host", "port", "token", "allowed_roots")
+    return {n: getattr(args, n, None) for n in names}
+
+
+def _open(settings: Settings, *, create: bool) -> Any:
+    from picmatch.library import open_library
+
+    return open_library(
+        settings.library,
+        create=create,
+        model=settings.model if create else None,
+        store=settings.store,
+        cache_dir=settings.cache_dir,
+        workers=settings.workers,
+        batch_size=settings.batch_size,
+        max_pixels=settings.max_pixels,
+    )
+
+
+def _cmd_index(args: argparse.Namespace, settings: Settings) -> int:
+    from picmatch.cli_progress import IndexProgressBar, print_report
+
+    with _open(settings, create=True) as lib:
+        with IndexProgressBar(enabled=not args.quiet and sys.stderr.isatty()) as bar:
+            report = lib.index(args.paths, progress=bar.update)
+        print_report(report, lib.count())
+    return 0
+
+
+def _cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    with _open(settings, create=False) as lib:
+        hits = lib.search(args.image, args.top, min_score=args.min_score, folders=args.folders)
+    if args.json:
+        json.dump([{"path": h.path, "score": round(h.score, 6)} for h in hits], sys.stdout)
+        sys.stdout.write("\n")
+        return 0
+    if not hits:
+        print("no results" + (" above --min-score" if args.min_score is not None else ""))
+    for hit in hits:
+        print(f"{hit.score:.4f}  {hit.path}")
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace, settings: Settings) -> int:
+    with _open(settings, create=False) as lib:
+        stats = lib.stats()
+    if args.json:
+        json.dump(stats.__dict__, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    print(f"library   {stats.path}")
+    print(f"model     {stats.model}  {_params(stats.params)}")
+    print(f"store     {stats.store}")
+    print(f"images    {stats.images}")
+    print(f"size      {_human_bytes(stats.store_bytes)}")
+    for root in stats.roots or ("(none yet)",):
+        print(f"root      {root}")
+    return 0
+
+
+def _cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
+    with _open(settings, create=False) as lib:
+        removed = lib.remove(args.paths)
+        print(f"removed {removed} image(s); {lib.count()} left in the library")
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from picmatch.server.run import serve
+
+    serve(settings)
+    return 0
+
+
+def _params(params: dict[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
+
+
+def _human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.1f} {unit}" if unit != "B" else f"{n} B"
+        size /= 1024
+    return f"{n} B"
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _score(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number between -1 and 1, got {text!r}"
+        ) from None
+    if not -1.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between -1 and 1, got {value}")
+    return value
+
+
+if __name__ == "__main__":
+    sys.exit(main())

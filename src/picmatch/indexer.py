@@ -1,0 +1,321 @@
+"""Incremental indexing: diff a scan against the store, then embed only what is new.
+
+1. Scan the roots. A file whose size and mtime match its record is unchanged.
+2. Hash the rest. Same hash as its own record: only the mtime moved. Same hash as any other
+   record: reuse that vector (a move, a rename or a copy); nothing is decoded or embedded.
+3. Decode the remaining files in worker processes while the main process runs the model on
+   the previous batch, and upsert every batch as it is done.
+
+Every write is a committed transaction, so a killed run loses at most the batch in flight and a
+re-run finishes the job: it starts again from the diff, with no duplicates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+from picmatch.errors import ImageDecodeError, PicmatchError
+from picmatch.images.decode import DecodedImage, load_for_model
+from picmatch.images.scan import FileEntry, content_hash, scan
+from picmatch.models.base import Embedder, Preprocess
+from picmatch.store.base import Payload, Record, VectorStore, path_in_folder
+
+
+class Phase(StrEnum):
+    SCAN = "scan"
+    HASH = "hash"
+    EMBED = "embed"
+    DONE = "done"
+
+
+@dataclass(frozen=True)
+class Progress:
+    phase: Phase
+    done: int
+    total: int  # 0 while unknown
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass
+class IndexReport:
+    added: int = 0
+    unchanged: int = 0
+    updated: int = 0
+    removed: int = 0
+    moved: int = 0
+    embedded: int = 0  # files that went through the model (the rest reused a stored vector)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    seconds: float = 0.0
+
+    @property
+    def total_indexed(self) -> int:
+        return self.added + self.unchanged + self.updated + self.moved
+
+
+def record_id(path: str) -> int:
+    """Stable 63-bit id of a path, the same in every store."""
+    digest = hashlib.blake2b(path.encode("utf-8", "surrogateescape"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
+
+
+@dataclass(frozen=True)
+class _Work:
+    entry: FileEntry
+    content_hash: str
+    replaces: bool  # the path already had a record (with other bytes)
+
+
+class Indexer:
+    """One indexing run of `roots` into `space` of `store` with `embedder`."""
+
+    def __init__(
+        self,
+        store: VectorStore,
+        space: str,
+        embedder: Embedder,
+        *,
+        workers: int | None = None,
+        batch_size: int = 8,
+        max_pixels: int,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        self.store = store
+        self.space = space
+        self.embedder = embedder
+        self.workers = workers or _cpu_count()
+        self.batch_size = batch_size
+        self.max_pixels = max_pixels
+        self._progress = progress or (lambda p: None)
+        self.report = IndexReport()
+
+    def run(self, roots: Sequence[Path]) -> IndexReport:
+        known = {p.path: (i, p) for i, p in self.store.iter_payloads(self.space)}
+        seen = self._scan(roots)
+        gone = {
+            path: known[path]
+            for path in known
+            if path not in seen and any(path_in_folder(path, str(r)) for r in roots)
+        }
+        work = self._classify(seen, known, gone)
+        self._remove(gone)
+        self._embed_all(work)
+        self._progress(Progress(Phase.DONE, 1, 1))
+        return self.report
+
+    # step 1: scan
+
+    def _scan(self, roots: Sequence[Path]) -> dict[str, FileEntry]:
+        seen: dict[str, FileEntry] = {}
+        for entry in scan(roots, on_error=self._skip):
+            seen[entry.path] = entry
+            if len(seen) % 1000 == 0:
+                self._progress(Progress(Phase.SCAN, len(seen), 0))
+        self._progress(Progress(Phase.SCAN, len(seen), len(seen)))
+        return seen
+
+    # step 2: classify, reusing vectors by content hash
+
+    def _classify(
+        self,
+        seen: dict[str, FileEntry],
+        known: dict[str, tuple[int, Payload]],
+        gone: dict[str, tuple[int, Payload]],
+    ) -> list[_Work]:
+        changed = []
+        for path, entry in seen.items():
+            old = known.get(path)
+            if old and (old[1].size, old[1].mtime_ns) == (entry.size, entry.mtime_ns):
+                self.report.unchanged += 1
+            else:
+                changed.append(entry)
+        by_hash = {p.content_hash: i for i, p in (v for v in known.values())}
+        gone_hashes = {p.content_hash for _, p in gone.values()}
+        work: list[_Work] = []
+        reuse: list[tuple[FileEntry, str, int]] = []
+        for entry, digest in self._hash_all(changed):
+            old = known.get(entry.path)
+            if old and old[1].content_hash == digest:
+                reuse.append((entry, digest, old[0]))
+                self.report.unchanged += 1
+            elif digest in by_hash:
+                reuse.append((entry, digest, by_hash[digest]))
+                if digest in gone_hashes and old is None:
+                    gone_hashes.discard(digest)
+                    self.report.moved += 1
+                else:
+                    self._count_new(old is not None)
+            else:
+                work.append(_Work(entry, digest, replaces=old is not None))
+        self._write_reused(reuse)
+        return sorted(work, key=lambda w: w.entry.path)
+
+    def _hash_all(self, entries: list[FileEntry]) -> Iterator[tuple[FileEntry, str]]:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            futures = [(e, pool.submit(content_hash, e.path)) for e in entries]
+            for done, (entry, future) in enumerate(futures, 1):
+                try:
+                    yield entry, future.result()
+                except ImageDecodeError as exc:
+                    self._skip(entry.path, exc.reason)
+                if done % 200 == 0 or done == len(futures):
+                    self._progress(Progress(Phase.HASH, done, len(futures)))
+
+    def _write_reused(self, reuse: list[tuple[FileEntry, str, int]]) -> None:
+        for start in range(0, len(reuse), 512):
+            chunk = reuse[start : start + 512]
+            sources = {r.id: r for r in self.store.get(self.space, [src for _, _, src in chunk])}
+            records = [
+                Record(
+                    record_id(entry.path),
+                    sources[src].vector,
+                    _payload(entry, digest, sources[src].payload),
+                )
+                for entry, digest, src in chunk
+                if src in sources
+            ]
+            self.store.upsert(self.space, records)
+
+    def _remove(self, gone: dict[str, tuple[int, Payload]]) -> None:
+        self.store.delete(self.space, [record for record, _ in gone.values()])
+        self.report.removed = len(gone) - self.report.moved
+
+    # step 3: decode in parallel, embed in batches
+
+    def _embed_all(self, work: list[_Work]) -> None:
+        if not work:
+            return
+        batch: list[tuple[_Work, DecodedImage]] = []
+        self._progress(Progress(Phase.EMBED, 0, len(work)))
+        for done, (item, decoded) in enumerate(self._decoded(work), 1):
+            if decoded is not None:
+                batch.append((item, decoded))
+            if len(batch) >= self.batch_size:
+                self._embed_batch(batch)
+                batch = []
+            if done % 8 == 0 or done == len(work):
+                self._progress(Progress(Phase.EMBED, done, len(work)))
+        self._embed_batch(batch)
+
+    def _decoded(self, work: list[_Work]) -> Iterator[tuple[_Work, DecodedImage | None]]:
+        """Decode results in completion order; a failed file is reported, yielded as None."""
+        pre = self.embedder.preprocess
+        for item, result in _parallel_decode(work, pre, self.max_pixels, self.workers):
+            if isinstance(result, str):
+                self._skip(item.entry.path, result)
+                yield item, None
+            else:
+                yield item, result
+
+    def _embed_batch(self, batch: list[tuple[_Work, DecodedImage]]) -> None:
+        if not batch:
+            return
+        try:
+            vectors = self.embedder.embed_images([d.pixels for _, d in batch])
+        except PicmatchError as exc:
+            for item, _ in batch:
+                self._skip(item.entry.path, f"model failed: {exc}")
+            return
+        records = []
+        for (item, decoded), vector in zip(batch, vectors, strict=True):
+            p = Payload(
+                item.entry.path,
+                item.content_hash,
+                item.entry.size,
+                item.entry.mtime_ns,
+                decoded.width,
+                decoded.height,
+                decoded.taken_at,
+            )
+            records.append(Record(record_id(item.entry.path), vector, p))
+            self._count_new(item.replaces)
+        self.store.upsert(self.space, records)
+        self.report.embedded += len(records)
+
+    def _count_new(self, replaces: bool) -> None:
+        if replaces:
+            self.report.updated += 1
+        else:
+            self.report.added += 1
+
+    def _skip(self, path: str, reason: str) -> None:
+        self.report.skipped.append((path, reason))
+
+
+def _payload(entry: FileEntry, digest: str, source: Payload) -> Payload:
+    return Payload(
+        entry.path, digest, entry.size, entry.mtime_ns, source.width, source.height, source.taken_at
+    )
+
+
+def _decode_job(path: str, pre: Preprocess, max_pixels: int) -> DecodedImage | str:
+    """Runs in a worker process: the decoded image, or the reason it could not be read."""
+    try:
+        return load_for_model(path, pre, max_pixels=max_pixels)
+    except ImageDecodeError as exc:
+        return exc.reason
+    except MemoryError:
+        return "not enough memory to decode this image"
+    except Exception as exc:  # a decoder bug must not stop the run; report it per file
+        return f"unexpected decoder error: {type(exc).__name__}: {exc}"
+
+
+def _parallel_decode(
+    work: Iterable[_Work], pre: Preprocess, max_pixels: int, workers: int
+) -> Iterator[tuple[_Work, DecodedImage | str]]:
+    """Decode in a process pool with a bounded number of files in flight.
+
+    A worker that dies (a crashing codec) breaks the pool: the pool is restarted and the files
+    that were in flight are retried once; a file that breaks it twice is reported and skipped.
+    """
+    queue = list(work)
+    queue.reverse()
+    if workers <= 1 or len(queue) < 4:
+        while queue:
+            item = queue.pop()
+            yield item, _decode_job(item.entry.path, pre, max_pixels)
+        return
+    attempts: dict[str, int] = {}
+    limit = max(4, workers * 4)
+    context = multiprocessing.get_context("spawn")
+    while queue:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            flying: dict[Future[DecodedImage | str], _Work] = {}
+            try:
+                while queue or flying:
+                    while queue and len(flying) < limit:
+                        item = queue.pop()
+                        flying[pool.submit(_decode_job, item.entry.path, pre, max_pixels)] = item
+                    done, _ = wait(flying, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        item = flying.pop(future)
+                        yield item, future.result()
+            except BrokenProcessPool:
+                for item in flying.values():
+                    attempts[item.entry.path] = attempts.get(item.entry.path, 0) + 1
+                    if attempts[item.entry.path] >= 2:
+                        yield item, "the decoder crashed on this file"
+                    else:
+                        queue.append(item)
+
+
+def _cpu_count() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)

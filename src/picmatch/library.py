@@ -1,0 +1,396 @@
+"""The facade: everything a user does goes through `Library`. CLI and HTTP API are thin adapters.
+
+A library is a folder holding `library.json` (model, store URL, indexed roots, pipeline
+parameters) and, by default, the embedded store in `store/`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, Self
+
+import numpy as np
+
+from picmatch.config import DEFAULT_MAX_PIXELS, DEFAULT_MODEL, default_cache_dir
+from picmatch.errors import ConfigError, LibraryNotFoundError, NotIndexedError, PicmatchError
+from picmatch.indexer import Indexer, IndexReport, ProgressCallback, record_id
+from picmatch.models.base import Embedder, FloatArray, RGBImage
+from picmatch.store.base import Metric, Payload, SearchFilter, SpaceInfo, StoreHit, VectorStore
+
+MANIFEST = "library.json"
+FORMAT_VERSION = 1
+MAX_K = 10_000
+
+ImageQuery = str | os.PathLike[str] | bytes | BinaryIO | RGBImage
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result. `score` is the cosine similarity in [-1, 1]; higher is more similar."""
+
+    id: int
+    path: str
+    score: float
+    width: int
+    height: int
+    content_hash: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    id: int
+    path: str
+    width: int
+    height: int
+    size: int
+    content_hash: str
+    taken_at: float | None
+
+
+@dataclass(frozen=True)
+class LibraryStats:
+    path: str
+    model: str
+    store: str
+    images: int
+    store_bytes: int
+    roots: tuple[str, ...]
+    params: dict[str, str]
+
+
+def space_name(model_spec: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", model_spec.lower()).strip("_")[:64] or "default"
+
+
+def open_library(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    create: bool = True,
+    model: str | None = None,
+    store: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    workers: int | None = None,
+    batch_size: int | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> Library:
+    """Open the library in `path` (default: the per-user data folder), creating it if allowed."""
+    if path is None:
+        from picmatch.config import default_library_dir
+
+        path = default_library_dir()
+    folder = Path(path).expanduser().absolute()
+    manifest = _read_manifest(folder)
+    if manifest is None:
+        if not create:
+            raise LibraryNotFoundError(
+                f"no picmatch library in {folder}; create one with: picmatch index FOLDER "
+                f"--library {folder}"
+            )
+        manifest = _new_manifest(folder, model or DEFAULT_MODEL, store)
+    elif model is not None and model != manifest["model"]:
+        raise ConfigError(
+            f"the library in {folder} was built with {manifest['model']}, not {model}; "
+            "use another --library folder for another model"
+        )
+    return Library(
+        folder,
+        manifest,
+        cache_dir=Path(cache_dir) if cache_dir else default_cache_dir(),
+        workers=workers,
+        batch_size=batch_size,
+        max_pixels=max_pixels,
+    )
+
+
+class Library:
+    """An image library: index folders, search by image or vector, remove, report stats."""
+
+    def __init__(
+        self,
+        folder: Path,
+        manifest: dict[str, Any],
+        *,
+        cache_dir: Path,
+        workers: int | None,
+        batch_size: int | None,
+        max_pixels: int,
+    ) -> None:
+        from picmatch.store.registry import open_store
+
+        self.path = folder
+        self._manifest = manifest
+        self.cache_dir = cache_dir
+        self.workers = workers
+        self.batch_size = batch_size
+        self.max_pixels = max_pixels
+        self.store: VectorStore = open_store(manifest["store"] or folder / "store")
+        self.space = space_name(self.model_spec)
+        self._embedder: Embedder | None = None
+        self._lock = threading.Lock()
+
+    # properties
+
+    @property
+    def model_spec(self) -> str:
+        return str(self._manifest["model"])
+
+    @property
+    def params(self) -> dict[str, str]:
+        return dict(self._manifest.get("params", {}))
+
+    @property
+    def roots(self) -> tuple[Path, ...]:
+        return tuple(Path(r) for r in self._manifest.get("roots", []))
+
+    @property
+    def embedder(self) -> Embedder:
+        """The model, loaded on first use (searching by an indexed image does not need it)."""
+        with self._lock:
+            if self._embedder is None:
+                from picmatch.models.registry import load_embedder
+
+                self._embedder = load_embedder(
+                    self.model_spec, cache_dir=self.cache_dir / "models", **self.params
+                )
+            return self._embedder
+
+    # indexing
+
+    def index(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> IndexReport:
+        """Index files and folders; re-runs only touch what changed. Returns what happened."""
+        roots = [Path(p).expanduser().absolute() for p in paths]
+        missing = [str(r) for r in roots if not r.exists()]
+        if missing:
+            raise NotIndexedError(f"not found: {', '.join(missing)}; check the path and try again")
+        started = time.perf_counter()
+        self._ensure_space()
+        self._add_roots(roots)
+        indexer = Indexer(
+            self.store,
+            self.space,
+            self.embedder,
+            workers=self.workers,
+            batch_size=self.batch_size or _best_batch(self.embedder),
+            max_pixels=self.max_pixels,
+            progress=progress,
+        )
+        report = indexer.run(roots)
+        self.store.flush()
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def remove(self, paths: Sequence[str | os.PathLike[str]]) -> int:
+        """Drop files and folders (and roots) from the library; returns the number of images."""
+        targets = [str(Path(p).expanduser().absolute()) for p in paths]
+        if self.store.get_space(self.space) is None:
+            return 0
+        flt = SearchFilter(path_prefixes=tuple(targets))
+        ids = [i for i, p in self.store.iter_payloads(self.space) if flt.accepts(i, p.path)]
+        self.store.delete(self.space, ids)
+        kept = [r for r in self._manifest.get("roots", []) if not flt.accepts(-1, r)]
+        self._manifest["roots"] = kept
+        self._save_manifest()
+        self.store.flush()
+        return len(ids)
+
+    # searching
+
+    def search(
+        self,
+        query: ImageQuery,
+        k: int = 10,
+        *,
+        min_score: float | None = None,
+        folders: Sequence[str | os.PathLike[str]] = (),
+    ) -> list[Hit]:
+        """Most similar indexed images to an image file, indexed path, bytes or RGB array."""
+        return self.search_vector(self.query_vector(query), k, min_score=min_score, folders=folders)
+
+    def search_id(
+        self,
+        image_id: int,
+        k: int = 10,
+        *,
+        min_score: float | None = None,
+        folders: Sequence[str | os.PathLike[str]] = (),
+    ) -> list[Hit]:
+        records = self._require_space_records([image_id])
+        return self.search_vector(records[0], k, min_score=min_score, folders=folders)
+
+    def search_vector(
+        self,
+        vector: FloatArray,
+        k: int = 10,
+        *,
+        min_score: float | None = None,
+        folders: Sequence[str | os.PathLike[str]] = (),
+    ) -> list[Hit]:
+        _check_k(k)
+        if self.store.get_space(self.space) is None:
+            return []
+        prefixes = tuple(str(Path(f).expanduser().absolute()) for f in folders)
+        flt = SearchFilter(path_prefixes=prefixes) if prefixes else None
+        hits = self.store.search(self.space, np.atleast_2d(vector), k, flt)[0]
+        floor = -1.0 if min_score is None else min_score
+        return [_hit(h) for h in hits if h.score >= floor]
+
+    def query_vector(self, query: ImageQuery) -> FloatArray:
+        """The vector of a query: the stored one for an unchanged indexed file, else embedded."""
+        if isinstance(query, str | os.PathLike):
+            stored = self._stored_vector(Path(query).expanduser().absolute())
+            if stored is not None:
+                return stored
+        from picmatch.images.decode import load_for_model
+
+        embedder = self.embedder
+        if isinstance(query, np.ndarray):
+            pixels = query
+        else:
+            pixels = load_for_model(query, embedder.preprocess, max_pixels=self.max_pixels).pixels
+        vector: FloatArray = embedder.embed_images([pixels])[0]
+        return vector
+
+    # lookups and stats
+
+    def image_info(self, image_id: int) -> ImageInfo | None:
+        if self.store.get_space(self.space) is None:
+            return None
+        records = self.store.get(self.space, [image_id])
+        if not records:
+            return None
+        return _info(records[0].id, records[0].payload)
+
+    def find(self, path: str | os.PathLike[str]) -> ImageInfo | None:
+        return self.image_info(record_id(str(Path(path).expanduser().absolute())))
+
+    def count(self) -> int:
+        return self.store.count(self.space) if self.store.get_space(self.space) else 0
+
+    def stats(self) -> LibraryStats:
+        return LibraryStats(
+            path=str(self.path),
+            model=self.model_spec,
+            store=self.store.url,
+            images=self.count(),
+            store_bytes=self.store.size_bytes(),
+            roots=tuple(str(r) for r in self.roots),
+            params=self.params,
+        )
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # internals
+
+    def _ensure_space(self) -> None:
+        embedder = self.embedder
+        self.store.ensure_space(
+            SpaceInfo(self.space, embedder.dim, Metric.COSINE, self.model_spec, self.params)
+        )
+
+    def _stored_vector(self, path: Path) -> FloatArray | None:
+        if self.store.get_space(self.space) is None:
+            return None
+        records = self.store.get(self.space, [record_id(str(path))])
+        if not records:
+            return None
+        try:
+            st = path.stat()
+        except OSError:
+            return records[0].vector  # indexed, moved away since: the stored vector still holds
+        payload = records[0].payload
+        if (payload.size, payload.mtime_ns) != (st.st_size, st.st_mtime_ns):
+            return None
+        return records[0].vector
+
+    def _require_space_records(self, ids: list[int]) -> list[FloatArray]:
+        records = self.store.get(self.space, ids) if self.store.get_space(self.space) else []
+        if len(records) != len(ids):
+            raise NotIndexedError(f"no image with id {ids[0]} in this library")
+        return [r.vector for r in records]
+
+    def _add_roots(self, roots: list[Path]) -> None:
+        current = list(self._manifest.get("roots", []))
+        for root in roots:
+            if str(root) not in current:
+                current.append(str(root))
+        self._manifest["roots"] = current
+        self._save_manifest()
+
+    def _save_manifest(self) -> None:
+        _write_manifest(self.path, self._manifest)
+
+
+def _hit(h: StoreHit) -> Hit:
+    p = h.payload
+    return Hit(h.id, p.path, min(1.0, max(-1.0, h.score)), p.width, p.height, p.content_hash)
+
+
+def _info(image_id: int, p: Payload) -> ImageInfo:
+    return ImageInfo(image_id, p.path, p.width, p.height, p.size, p.content_hash, p.taken_at)
+
+
+def _check_k(k: int) -> None:
+    if not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise ConfigError(f"the number of results must be between 1 and {MAX_K}, got {k!r}")
+
+
+def _best_batch(embedder: Embedder) -> int:
+    return int(getattr(embedder, "batch_size", 8) or 8)
+
+
+def _new_manifest(folder: Path, model: str, store: str | None) -> dict[str, Any]:
+    from picmatch.models.registry import default_params
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PicmatchError(f"cannot create the library folder {folder}: {exc}") from exc
+    manifest = {
+        "format": FORMAT_VERSION,
+        "model": model,
+        "store": store or "",  # empty: the embedded store inside the library folder
+        "params": default_params(model),
+        "roots": [],
+    }
+    _write_manifest(folder, manifest)
+    return manifest
+
+
+def _read_manifest(folder: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((folder / MANIFEST).read_text("utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise LibraryNotFoundError(f"cannot read {folder / MANIFEST}: {exc}") from exc
+    if not isinstance(data, dict) or "model" not in data:
+        raise LibraryNotFoundError(f"{folder / MANIFEST} is not a picmatch library manifest")
+    return data
+
+
+def _write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
+    tmp = folder / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", "utf-8")
+    os.replace(tmp, folder / MANIFEST)
