@@ -1,0 +1,123 @@
+"""`create_app(settings)`: the FastAPI app. All state lives on the app, built in its lifespan."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from PIL import Image
+from starlette.concurrency import run_in_threadpool
+
+from picmatch import __version__
+from picmatch.config import Settings
+from picmatch.indexer import IndexReport, ProgressCallback
+from picmatch.library import Library, open_library
+from picmatch.server import routes_images, routes_jobs, routes_library, routes_search
+from picmatch.server.http_errors import install_error_handlers
+from picmatch.server.jobs import JobManager
+from picmatch.server.middleware import (
+    BodyLimitMiddleware,
+    CatchAllMiddleware,
+    SecurityHeadersMiddleware,
+)
+from picmatch.server.state import ServerState
+from picmatch.server.thumbnails import ThumbnailCache
+
+STATIC_DIR = Path(__file__).parent / "static"
+MULTIPART_SLACK = 64 * 1024  # room for multipart headers and form fields beside the image
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def create_app(settings: Settings, *, library: Library | None = None) -> FastAPI:
+    """The app. It opens the library at start-up, unless given one (which it then owns)."""
+    app = FastAPI(
+        title="picmatch",
+        version=__version__,
+        summary="Search your images by similarity.",
+        lifespan=_lifespan(settings, library),
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    limit = settings.max_upload_bytes
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=limit + MULTIPART_SLACK, limit_for_message=limit
+    )
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(CatchAllMiddleware)  # added last: outermost, sees every error
+    app.include_router(routes_library.health_router)
+    for module in (routes_library, routes_search, routes_images, routes_jobs):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_api_route("/", _page, include_in_schema=False)
+    return app
+
+
+def open_server_library(settings: Settings) -> Library:
+    """Open the library and warm its model up, so the first search is fast. Blocking.
+
+    A missing library is created only when the server may index something into it.
+    """
+    create = bool(settings.allowed_roots)
+    library = open_library(
+        settings.library,
+        create=create,
+        model=settings.model if create else None,
+        store=settings.store,
+        cache_dir=settings.cache_dir,
+        workers=settings.workers,
+        batch_size=settings.batch_size,
+        max_pixels=settings.max_pixels,
+    )
+    try:
+        _warm_up(library)
+    except BaseException:
+        library.close()
+        raise
+    return library
+
+
+def _warm_up(library: Library) -> None:
+    """One search for a tiny generated JPEG: a process's first decode, inference and index load
+    are several times slower than later ones, and should not land on the first user."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (128, 128, 128)).save(buffer, "JPEG")
+    library.search(buffer.getvalue(), k=1)
+
+
+def _lifespan(settings: Settings, given: Library | None) -> Lifespan:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        library = (
+            given if given is not None else await run_in_threadpool(open_server_library, settings)
+        )
+        state = ServerState(
+            settings=settings,
+            library=library,
+            jobs=JobManager(_index_runner(library)),
+            thumbnails=ThumbnailCache(library.path / "thumbnails", max_pixels=settings.max_pixels),
+        )
+        app.state.picmatch = state
+        try:
+            yield
+        finally:
+            await run_in_threadpool(state.jobs.shutdown)
+            library.close()
+
+    return lifespan
+
+
+def _index_runner(library: Library) -> Callable[[str, ProgressCallback], IndexReport]:
+    def run(path: str, progress: ProgressCallback) -> IndexReport:
+        return library.index([path], progress=progress)
+
+    return run
+
+
+async def _page() -> FileResponse:
+    return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,89 @@
+"""POST /api/search: similar images to an upload, or to an indexed image (by id or path)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from picmatch.errors import ImageDecodeError, NotIndexedError
+from picmatch.library import Hit, Library
+from picmatch.server.auth import require_token
+from picmatch.server.http_errors import BadRequestError
+from picmatch.server.schemas import (
+    ErrorBody,
+    SearchHit,
+    SearchRequest,
+    SearchResponse,
+)
+from picmatch.server.search_input import SearchQuery, read_search_query
+from picmatch.server.state import StateDep
+
+router = APIRouter(prefix="/api", tags=["search"], dependencies=[Depends(require_token)])
+
+_UPLOAD_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["image"],
+    "properties": {
+        "image": {"type": "string", "format": "binary", "description": "the query image"},
+        "k": {"type": "integer", "minimum": 1, "default": 10},
+        "min_score": {"type": "number", "minimum": -1, "maximum": 1},
+        "folders": {"type": "array", "items": {"type": "string"}},
+    },
+}
+_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {"schema": _UPLOAD_SCHEMA},
+            "application/json": {"schema": SearchRequest.model_json_schema()},
+        },
+    }
+}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text}
+    for status, text in {
+        401: "missing or wrong token",
+        404: "the id or path is not an indexed image",
+        413: "the upload is larger than max_upload_bytes",
+        415: "neither multipart/form-data nor JSON",
+        422: "invalid fields, not an image, or more pixels than the cap",
+    }.items()
+}
+
+
+@router.post("/search", response_model=SearchResponse, openapi_extra=_BODY, responses=_ERRORS)
+async def search(request: Request, state: StateDep) -> SearchResponse:
+    """Most similar indexed images, best first. Upload an image, or name an indexed one."""
+    started = time.perf_counter()
+    query = await read_search_query(request, state.settings.max_upload_bytes)
+    hits = await run_in_threadpool(run_search, state.library, query)
+    took_ms = round((time.perf_counter() - started) * 1000, 2)
+    return SearchResponse(hits=[SearchHit.of(h) for h in hits], took_ms=took_ms)
+
+
+def run_search(library: Library, query: SearchQuery) -> list[Hit]:
+    """Blocking: decode and embed an upload, or look up the stored vector of an indexed image."""
+    k, min_score, folders = query.options.k, query.options.min_score, query.options.folders
+    if query.image is not None:
+        try:
+            return library.search(query.image, k, min_score=min_score, folders=folders)
+        except ImageDecodeError as exc:
+            raise type(exc)("from the upload", exc.reason) from None
+    image_id = _image_id(library, query)
+    return library.search_id(image_id, k, min_score=min_score, folders=folders)
+
+
+def _image_id(library: Library, query: SearchQuery) -> int:
+    if query.image_id is not None:
+        return query.image_id
+    path = query.path or ""
+    if not Path(path).is_absolute():
+        raise BadRequestError(f"give the absolute path of an indexed image, not {path!r}")
+    info = library.find(path)
+    if info is None:
+        raise NotIndexedError(f"{path} is not an indexed image; upload it to search with it")
+    return info.id

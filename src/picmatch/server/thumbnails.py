@@ -1,0 +1,58 @@
+"""JPEG thumbnails, made on first request and cached in `<library>/thumbnails/`.
+
+A thumbnail's name holds the image id, the content hash and the size, so an image whose bytes
+changed (and was re-indexed) gets a fresh thumbnail, and the ETag never outlives the content.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Final
+
+from PIL import Image
+
+from picmatch.images.decode import decode_image
+
+THUMBNAIL_SIZES: Final = (128, 256, 512)
+DEFAULT_THUMBNAIL_SIZE: Final = 256
+JPEG_QUALITY: Final = 82
+
+
+def thumbnail_etag(content_hash: str, size: int) -> str:
+    return f'"{content_hash[:24]}-{size}"'
+
+
+class ThumbnailCache:
+    """Thumbnails of indexed images, keyed by id + content hash + size."""
+
+    def __init__(self, folder: Path, *, max_pixels: int) -> None:
+        self.folder = folder
+        self.max_pixels = max_pixels
+
+    def path_for(self, image_id: int, content_hash: str, size: int) -> Path:
+        key = f"{image_id:016x}"
+        return self.folder / key[:2] / f"{key}-{content_hash[:24]}-{size}.jpg"
+
+    def get(self, source: Path, image_id: int, content_hash: str, size: int) -> Path:
+        """The cached thumbnail of `source`, rendered first if needed. Blocking."""
+        target = self.path_for(image_id, content_hash, size)
+        if not target.is_file():
+            self._render(source, target, size)
+        return target
+
+    def _render(self, source: Path, target: Path, size: int) -> None:
+        decoded = decode_image(source, max_pixels=self.max_pixels, min_side=size)
+        image = Image.fromarray(decoded.pixels)
+        image.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=3.0)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Write beside the target, then rename: concurrent requests never see half a file.
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".jpg")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                image.save(f, "JPEG", quality=JPEG_QUALITY, optimize=True)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
