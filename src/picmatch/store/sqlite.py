@@ -1,4 +1,4 @@
-"""The embedded default store: SQLite (WAL) is the source of truth, FAISS HNSW a derived index.
+"""The embedded default store: SQLite (WAL) is the source of truth, FAISS a derived index.
 
 Every write bumps the space's `generation` and stamps the rows it wrote (`seq`) or deleted
 (`deletions`). An in-memory HNSW index remembers the generation it reflects, so before a search
@@ -28,7 +28,7 @@ from picmatch.store.base import (
     SpaceInfo,
     StoreHit,
 )
-from picmatch.store.hnsw import HnswIndex
+from picmatch.store.vector_index import VectorIndex
 
 DB_NAME = "picmatch.db"
 _SPACE_NAME = re.compile(r"^[a-z0-9_]{1,64}$")
@@ -84,7 +84,7 @@ class SqliteStore:
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the store in {self.folder}: {exc}") from exc
         self._lock = threading.RLock()
-        self._indexes: dict[str, HnswIndex] = {}
+        self._indexes: dict[str, VectorIndex] = {}
         self._dims: dict[str, int] = {}
 
     # spaces
@@ -140,7 +140,7 @@ class SqliteStore:
                 self._db.execute(f'DROP TABLE "deletions_{name}"')
             self._indexes.pop(name, None)
             self._dims.pop(name, None)
-            HnswIndex.remove_files(self.folder, name)
+            VectorIndex.remove_files(self.folder, name)
 
     # records
 
@@ -233,7 +233,7 @@ class SqliteStore:
         with self._lock:
             for info in self.list_spaces():
                 index = self._synced_index(info.name)
-                saved = HnswIndex.load(self.folder, info.name, info.dim)
+                saved = VectorIndex.load(self.folder, info.name, info.dim)
                 if saved is None or saved.generation != index.generation:
                     index.save(self.folder, info.name)
 
@@ -267,24 +267,24 @@ class SqliteStore:
         row = self._db.execute("SELECT generation FROM spaces WHERE name = ?", (space,)).fetchone()
         return int(row[0])
 
-    def _synced_index(self, space: str) -> HnswIndex:
+    def _synced_index(self, space: str) -> VectorIndex:
         """The in-memory index, caught up with every write to the database."""
         dim = self._require(space)
         generation = self._generation(space)
         index = self._indexes.get(space)
         if index is None:
-            index = HnswIndex.load(self.folder, space, dim)
+            index = VectorIndex.load(self.folder, space, dim)
             if index is None or index.generation > generation:
-                index = HnswIndex(dim)
+                index = VectorIndex(dim)
         if index.generation != generation:
             self._catch_up(space, index, generation)
         if index.needs_compaction():
-            index = HnswIndex(dim)
+            index = VectorIndex(dim)
             self._catch_up(space, index, generation)
         self._indexes[space] = index
         return index
 
-    def _catch_up(self, space: str, index: HnswIndex, generation: int) -> None:
+    def _catch_up(self, space: str, index: VectorIndex, generation: int) -> None:
         dim = self._dims[space]
         deleted = self._db.execute(
             f'SELECT id FROM "deletions_{space}" WHERE seq > ?', (index.generation,)
