@@ -8,9 +8,10 @@ neighbourhood structure; image embeddings do, which is what HNSW relies on. So e
 is used for as long as it is fast enough.
 
 FAISS indexes cannot remove vectors cheaply, so the index addresses *slots*: every added
-vector gets the next slot number, `slot_ids[slot]` is its record id and `live[slot]` says whether it still
-counts. Replacing or deleting a record kills its old slot; searches only visit live slots
-(an `IDSelectorBitmap`), and the index is compacted (rebuilt) when too many slots are dead.
+vector gets the next slot number, `slot_ids[slot]` is its record id and `live[slot]` says
+whether it still counts. Replacing or deleting a record kills its old slot; searches only
+visit live slots (an `IDSelectorBitmap`), and the index is compacted (rebuilt) when too many
+slots are dead.
 
 On disk an index is two files beside the database, written atomically and in this order:
 `<space>.<token>.faiss` (the graph and vectors) and `<space>.hnsw.npz` (generation, token,
