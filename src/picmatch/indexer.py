@@ -193,7 +193,7 @@ class Indexer:
 
     def _remove(self, gone: dict[str, tuple[int, Payload]]) -> None:
         self.store.delete(self.space, [record for record, _ in gone.values()])
-        self.report.removed = len(gone) - self.report.moved
+        self.report.removed += len(gone) - self.report.moved
 
     # step 3: decode in parallel, embed in batches
 
@@ -218,6 +218,9 @@ class Indexer:
         for item, result in _parallel_decode(work, pre, self.max_pixels, self.workers):
             if isinstance(result, str):
                 self._skip(item.entry.path, result)
+                if item.replaces:  # the file changed into something unreadable: drop the old
+                    self.store.delete(self.space, [record_id(item.entry.path)])
+                    self.report.removed += 1
                 yield item, None
             else:
                 yield item, result

@@ -88,6 +88,11 @@ def test_bad_files_are_skipped_with_reasons(open_lib: OpenLib, photo_dir: Path) 
     again = lib.index([photo_dir])
     assert len(again.skipped) == 4 and again.embedded == 0
 
+    (photo_dir / "moon.jpg").write_bytes(b"garbage now")  # an indexed file goes bad
+    third = lib.index([photo_dir])
+    assert str(photo_dir / "moon.jpg") in dict(third.skipped)
+    assert third.removed == 1 and lib.find(photo_dir / "moon.jpg") is None
+
 
 def test_too_large_image_is_skipped(open_lib: OpenLib, tmp_path: Path) -> None:
     folder = tmp_path / "big"
