@@ -100,6 +100,16 @@ def server(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> Itera
             process.wait()
 
 
+def _wait_for(page: object, expression: str, timeout: float = 15.0) -> None:
+    """Poll a JS expression from Python: `page.wait_for_function` evaluates its string with
+    eval() inside the page, which the page's Content-Security-Policy (rightly) forbids."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):  # type: ignore[attr-defined]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for: {expression}")
+        time.sleep(0.1)
+
+
 def _save_screenshot(page: object, tmp_path: Path) -> Path:
     shot = tmp_path / "screenshot.png"
     page.screenshot(path=str(shot))  # type: ignore[attr-defined]
@@ -137,7 +147,7 @@ def test_upload_shows_the_indexed_copy_first(server: Server, tmp_path: Path) -> 
             expect(first.locator(".score")).to_have_text("1.000")
             expect(page.locator(".hit")).to_have_count(len(PHOTOS))
             expect(page.locator("#summary")).to_contain_text(f"{len(PHOTOS)} results")
-            page.wait_for_function(ALL_THUMBNAILS_LOADED)
+            _wait_for(page, ALL_THUMBNAILS_LOADED)
             _save_screenshot(page, tmp_path)
 
             # Clicking a result searches from it.
