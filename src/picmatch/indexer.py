@@ -6,6 +6,9 @@
 3. Decode the remaining files in worker processes while the main process runs the model on
    the previous batch, and upsert every batch as it is done.
 
+A library with no records yet has nothing to reuse, so step 2 is skipped and each worker hashes
+the bytes it reads to decode: every file is read once.
+
 Every write is a committed transaction, so a killed run loses at most the batch in flight and a
 re-run finishes the job: it starts again from the diff, with no duplicates.
 """
@@ -30,7 +33,7 @@ from pathlib import Path
 
 from picmatch.errors import ImageDecodeError, PicmatchError
 from picmatch.images.decode import DecodedImage, load_for_model
-from picmatch.images.scan import FileEntry, content_hash, scan
+from picmatch.images.scan import FileEntry, bytes_hash, content_hash, read_bytes, scan
 from picmatch.models.base import Embedder, Preprocess
 from picmatch.store.base import Payload, Record, VectorStore, path_in_folder
 
@@ -77,7 +80,7 @@ def record_id(path: str) -> int:
 @dataclass(frozen=True)
 class _Work:
     entry: FileEntry
-    content_hash: str
+    content_hash: str | None  # None: the decode worker hashes the bytes it reads
     replaces: bool  # the path already had a record (with other bytes)
 
 
@@ -144,6 +147,8 @@ class Indexer:
                 self.report.unchanged += 1
             else:
                 changed.append(entry)
+        if not known:
+            return [_Work(entry, None, replaces=False) for entry in sorted_entries(changed)]
         by_hash = {p.content_hash: i for i, p in (v for v in known.values())}
         gone_hashes = {p.content_hash for _, p in gone.values()}
         work: list[_Work] = []
@@ -167,14 +172,14 @@ class Indexer:
 
     def _hash_all(self, entries: list[FileEntry]) -> Iterator[tuple[FileEntry, str]]:
         with ThreadPoolExecutor(max_workers=4) as pool:
-            futures = [(e, pool.submit(content_hash, e.path)) for e in entries]
-            for done, (entry, future) in enumerate(futures, 1):
-                try:
-                    yield entry, future.result()
-                except ImageDecodeError as exc:
-                    self._skip(entry.path, exc.reason)
-                if done % 200 == 0 or done == len(futures):
-                    self._progress(Progress(Phase.HASH, done, len(futures)))
+            for start in range(0, len(entries), _HASH_WINDOW):
+                window = entries[start : start + _HASH_WINDOW]
+                for entry, digest in zip(window, pool.map(_try_hash, window), strict=True):
+                    if isinstance(digest, ImageDecodeError):
+                        self._skip(entry.path, digest.reason)
+                    else:
+                        yield entry, digest
+                self._progress(Progress(Phase.HASH, start + len(window), len(entries)))
 
     def _write_reused(self, reuse: list[tuple[FileEntry, str, int]]) -> None:
         for start in range(0, len(reuse), 512):
@@ -216,6 +221,10 @@ class Indexer:
         """Decode results in completion order; a failed file is reported, yielded as None."""
         pre = self.embedder.preprocess
         for item, result in _parallel_decode(work, pre, self.max_pixels, self.workers):
+            if isinstance(result, tuple):
+                decoded, digest = result
+                yield _Work(item.entry, digest, item.replaces), decoded
+                continue
             if isinstance(result, str):
                 self._skip(item.entry.path, result)
                 if item.replaces:  # the file changed into something unreadable: drop the old
@@ -238,7 +247,7 @@ class Indexer:
         for (item, decoded), vector in zip(batch, vectors, strict=True):
             p = Payload(
                 item.entry.path,
-                item.content_hash,
+                item.content_hash or "",
                 item.entry.size,
                 item.entry.mtime_ns,
                 decoded.width,
@@ -266,9 +275,29 @@ def _payload(entry: FileEntry, digest: str, source: Payload) -> Payload:
     )
 
 
-def _decode_job(path: str, pre: Preprocess, max_pixels: int) -> DecodedImage | str:
-    """Runs in a worker process: the decoded image, or the reason it could not be read."""
+_HASH_WINDOW = 2048
+
+DecodeResult = DecodedImage | tuple[DecodedImage, str] | str
+
+
+def sorted_entries(entries: list[FileEntry]) -> list[FileEntry]:
+    return sorted(entries, key=lambda e: e.path)
+
+
+def _try_hash(entry: FileEntry) -> str | ImageDecodeError:
     try:
+        return content_hash(entry.path)
+    except ImageDecodeError as exc:
+        return exc
+
+
+def _decode_job(path: str, pre: Preprocess, max_pixels: int, hash_it: bool) -> DecodeResult:
+    """Runs in a worker process: the decoded image (with the file's hash when asked for),
+    or the reason it could not be read."""
+    try:
+        if hash_it:
+            data = read_bytes(path)
+            return load_for_model(data, pre, max_pixels=max_pixels), bytes_hash(data)
         return load_for_model(path, pre, max_pixels=max_pixels)
     except ImageDecodeError as exc:
         return exc.reason
@@ -280,7 +309,7 @@ def _decode_job(path: str, pre: Preprocess, max_pixels: int) -> DecodedImage | s
 
 def _parallel_decode(
     work: Iterable[_Work], pre: Preprocess, max_pixels: int, workers: int
-) -> Iterator[tuple[_Work, DecodedImage | str]]:
+) -> Iterator[tuple[_Work, DecodeResult]]:
     """Decode in a process pool with a bounded number of files in flight.
 
     A worker that dies (a crashing codec) breaks the pool: the pool is restarted and the files
@@ -291,19 +320,20 @@ def _parallel_decode(
     if workers <= 1 or len(queue) < 4:
         while queue:
             item = queue.pop()
-            yield item, _decode_job(item.entry.path, pre, max_pixels)
+            yield item, _decode_job(*_job_args(item, pre, max_pixels))
         return
     attempts: dict[str, int] = {}
     limit = max(4, workers * 4)
     context = multiprocessing.get_context("spawn")
     while queue:
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            flying: dict[Future[DecodedImage | str], _Work] = {}
+            flying: dict[Future[DecodeResult], _Work] = {}
             try:
                 while queue or flying:
                     while queue and len(flying) < limit:
                         item = queue.pop()
-                        flying[pool.submit(_decode_job, item.entry.path, pre, max_pixels)] = item
+                        args = _job_args(item, pre, max_pixels)
+                        flying[pool.submit(_decode_job, *args)] = item
                     done, _ = wait(flying, return_when=FIRST_COMPLETED)
                     for future in done:
                         item = flying.pop(future)
@@ -315,6 +345,10 @@ def _parallel_decode(
                         yield item, "the decoder crashed on this file"
                     else:
                         queue.append(item)
+
+
+def _job_args(item: _Work, pre: Preprocess, max_pixels: int) -> tuple[str, Preprocess, int, bool]:
+    return item.entry.path, pre, max_pixels, item.content_hash is None
 
 
 def _cpu_count() -> int:

@@ -109,6 +109,20 @@ def content_hash(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
+def read_bytes(path: str | os.PathLike[str]) -> bytes:
+    """The whole file; raises `ImageDecodeError` with the same reasons as `content_hash`."""
+    try:
+        with open(path, "rb") as file:
+            return file.read()
+    except OSError as exc:
+        raise ImageDecodeError(os.fspath(path), os_error_reason(exc)) from exc
+
+
+def bytes_hash(data: bytes) -> str:
+    """The same digest as `content_hash`, of bytes already in memory."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
 def os_error_reason(exc: OSError) -> str:
     """A short, stable reason for a file-system error."""
     if isinstance(exc, FileNotFoundError):
