@@ -72,8 +72,9 @@ def print_report(report: IndexReport, total: int) -> None:
         f"removed {report.removed}, moved {report.moved}, skipped {len(report.skipped)} "
         f"in {report.seconds:.1f} s; {total} images in the library"
     )
-    if report.embedded and report.seconds > 0:
-        print(f"embedded {report.embedded} images ({report.embedded / report.seconds:.1f}/s)")
+    if report.embedded and report.embed_seconds > 0:
+        rate = report.embedded / report.embed_seconds
+        print(f"embedded {report.embedded} images in {report.embed_seconds:.1f} s ({rate:.1f}/s)")
     if not report.skipped:
         return
     reasons = Counter(reason for _, reason in report.skipped)

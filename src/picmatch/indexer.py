@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import (
     FIRST_COMPLETED,
@@ -65,6 +66,7 @@ class IndexReport:
     embedded: int = 0  # files that went through the model (the rest reused a stored vector)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     seconds: float = 0.0
+    embed_seconds: float = 0.0  # wall time of the decode + embed phase
 
     @property
     def total_indexed(self) -> int:
@@ -205,6 +207,7 @@ class Indexer:
     def _embed_all(self, work: list[_Work]) -> None:
         if not work:
             return
+        started = time.perf_counter()
         batch: list[tuple[_Work, DecodedImage]] = []
         self._progress(Progress(Phase.EMBED, 0, len(work)))
         for done, (item, decoded) in enumerate(self._decoded(work), 1):
@@ -216,6 +219,7 @@ class Indexer:
             if done % 8 == 0 or done == len(work):
                 self._progress(Progress(Phase.EMBED, done, len(work)))
         self._embed_batch(batch)
+        self.report.embed_seconds = time.perf_counter() - started
 
     def _decoded(self, work: list[_Work]) -> Iterator[tuple[_Work, DecodedImage | None]]:
         """Decode results in completion order; a failed file is reported, yielded as None."""
