@@ -6,12 +6,11 @@ parameters) and, by default, the embedded store in `store/`.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Self
@@ -19,13 +18,12 @@ from typing import Any, BinaryIO, Self
 import numpy as np
 
 from picmatch.config import DEFAULT_MAX_PIXELS, DEFAULT_MODEL, default_cache_dir
-from picmatch.errors import ConfigError, LibraryNotFoundError, NotIndexedError, PicmatchError
+from picmatch.errors import ConfigError, LibraryNotFoundError, NotIndexedError
 from picmatch.indexer import Indexer, IndexReport, ProgressCallback, record_id
+from picmatch.manifest import new_manifest, read_manifest, write_manifest
 from picmatch.models.base import Embedder, FloatArray, RGBImage
 from picmatch.store.base import Metric, Payload, SearchFilter, SpaceInfo, StoreHit, VectorStore
 
-MANIFEST = "library.json"
-FORMAT_VERSION = 1
 MAX_K = 10_000
 
 ImageQuery = str | os.PathLike[str] | bytes | BinaryIO | RGBImage
@@ -78,29 +76,39 @@ def open_library(
     create: bool = True,
     model: str | None = None,
     store: str | None = None,
+    params: Mapping[str, str] | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     workers: int | None = None,
     batch_size: int | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> Library:
-    """Open the library in `path` (default: the per-user data folder), creating it if allowed."""
+    """Open the library in `path` (default: the per-user data folder), creating it if allowed.
+
+    `params` are the pipeline parameters a new library records (default: the model's current
+    `default_params`); an existing library keeps its own, and asking for others is an error.
+    """
     if path is None:
         from picmatch.config import default_library_dir
 
         path = default_library_dir()
     folder = Path(path).expanduser().absolute()
-    manifest = _read_manifest(folder)
+    manifest = read_manifest(folder)
     if manifest is None:
         if not create:
             raise LibraryNotFoundError(
                 f"no picmatch library in {folder}; create one with: picmatch index FOLDER "
                 f"--library {folder}"
             )
-        manifest = _new_manifest(folder, model or DEFAULT_MODEL, store)
+        manifest = new_manifest(folder, model or DEFAULT_MODEL, store, params)
     elif model is not None and model != manifest["model"]:
         raise ConfigError(
             f"the library in {folder} was built with {manifest['model']}, not {model}; "
             "use another --library folder for another model"
+        )
+    elif params is not None and dict(params) != manifest.get("params", {}):
+        raise ConfigError(
+            f"the library in {folder} was built with the parameters {manifest.get('params', {})}"
+            f", not {dict(params)}; use another --library folder for other parameters"
         )
     return Library(
         folder,
@@ -217,9 +225,14 @@ class Library:
         *,
         min_score: float | None = None,
         folders: Sequence[str | os.PathLike[str]] = (),
+        exclude: Collection[int] = (),
     ) -> list[Hit]:
-        """Most similar indexed images to an image file, indexed path, bytes or RGB array."""
-        return self.search_vector(self.query_vector(query), k, min_score=min_score, folders=folders)
+        """Most similar indexed images to an image file, indexed path, bytes or RGB array.
+
+        `folders` keeps only hits inside them; `exclude` drops the images with these ids.
+        """
+        vector = self.query_vector(query)
+        return self.search_vector(vector, k, min_score=min_score, folders=folders, exclude=exclude)
 
     def search_id(
         self,
@@ -239,12 +252,13 @@ class Library:
         *,
         min_score: float | None = None,
         folders: Sequence[str | os.PathLike[str]] = (),
+        exclude: Collection[int] = (),
     ) -> list[Hit]:
         _check_k(k)
         if self.store.get_space(self.space) is None:
             return []
         prefixes = tuple(str(Path(f).expanduser().absolute()) for f in folders)
-        flt = SearchFilter(path_prefixes=prefixes) if prefixes else None
+        flt = SearchFilter(prefixes, frozenset(exclude)) if prefixes or exclude else None
         hits = self.store.search(self.space, np.atleast_2d(vector), k, flt)[0]
         floor = -1.0 if min_score is None else min_score
         return [_hit(h) for h in hits if h.score >= floor]
@@ -339,7 +353,7 @@ class Library:
         self._save_manifest()
 
     def _save_manifest(self) -> None:
-        _write_manifest(self.path, self._manifest)
+        write_manifest(self.path, self._manifest)
 
 
 def _hit(h: StoreHit) -> Hit:
@@ -358,39 +372,3 @@ def _check_k(k: int) -> None:
 
 def _best_batch(embedder: Embedder) -> int:
     return int(getattr(embedder, "batch_size", 8) or 8)
-
-
-def _new_manifest(folder: Path, model: str, store: str | None) -> dict[str, Any]:
-    from picmatch.models.registry import default_params
-
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise PicmatchError(f"cannot create the library folder {folder}: {exc}") from exc
-    manifest = {
-        "format": FORMAT_VERSION,
-        "model": model,
-        "store": store or "",  # empty: the embedded store inside the library folder
-        "params": default_params(model),
-        "roots": [],
-    }
-    _write_manifest(folder, manifest)
-    return manifest
-
-
-def _read_manifest(folder: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads((folder / MANIFEST).read_text("utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        raise LibraryNotFoundError(f"cannot read {folder / MANIFEST}: {exc}") from exc
-    if not isinstance(data, dict) or "model" not in data:
-        raise LibraryNotFoundError(f"{folder / MANIFEST} is not a picmatch library manifest")
-    return data
-
-
-def _write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
-    tmp = folder / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", "utf-8")
-    os.replace(tmp, folder / MANIFEST)

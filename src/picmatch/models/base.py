@@ -27,6 +27,13 @@ class ResizeMode(StrEnum):
     PAD = "pad"  # resize the long side, pad the rest
 
 
+class FlipMode(StrEnum):
+    """Whether a descriptor also looks at the mirrored image (costs a second model run)."""
+
+    NONE = "none"  # the image as it is
+    MEAN = "mean"  # the sum of the image's and its mirror's embeddings: mirror-invariant
+
+
 @dataclass(frozen=True)
 class Preprocess:
     """Facts about the input an embedder expects; the decoder and the embedder share them."""
@@ -68,3 +75,14 @@ def l2_normalize(x: FloatArray) -> FloatArray:
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     out: FloatArray = (x / np.maximum(norms, 1e-12)).astype(np.float32)
     return out
+
+
+def power_normalize(x: FloatArray, power: float) -> FloatArray:
+    """Signed power normalisation, ``sign(x) * |x| ** power``, then L2 (``power`` 1: L2 only).
+
+    A power below 1 damps the few dominant feature channels ("burstiness"), so similarity
+    rests on more of the descriptor. Scale-invariant: it may follow an earlier L2 step.
+    """
+    if power != 1.0:
+        x = (np.sign(x) * np.abs(x) ** power).astype(np.float32)
+    return l2_normalize(x)

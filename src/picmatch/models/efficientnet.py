@@ -19,7 +19,15 @@ import numpy as np
 import numpy.typing as npt
 
 from picmatch.errors import ConfigError, ModelError
-from picmatch.models.base import FloatArray, Modality, Preprocess, ResizeMode, RGBImage
+from picmatch.models.base import (
+    FlipMode,
+    FloatArray,
+    Modality,
+    Preprocess,
+    ResizeMode,
+    RGBImage,
+    power_normalize,
+)
 from picmatch.models.torch_legacy import StateDict, load_state_dict
 
 if TYPE_CHECKING:
@@ -243,6 +251,17 @@ def _write_atomic(target: Path, data: bytes) -> None:
         raise
 
 
+def _parse_power(value: float | str) -> float:
+    """The descriptor's power-normalisation exponent, from a number or a recorded param."""
+    try:
+        power = float(value)
+    except (TypeError, ValueError):
+        power = float("nan")
+    if not 0.0 < power <= 1.0:
+        raise ConfigError(f"power must be a number in (0, 1], got {value!r}")
+    return power
+
+
 def available_cpus() -> int:
     """CPUs this process may run on (respects affinity masks and container cpusets)."""
     try:
@@ -272,12 +291,21 @@ class EfficientNetLite0:
         checkpoint: Path | None = None,
         threads: int | None = None,
         batch_size: int | None = None,
-        resize: ResizeMode = ResizeMode.CENTER_CROP,
+        resize: ResizeMode | str = ResizeMode.CENTER_CROP,
+        power: float | str = 1.0,
+        flip: FlipMode | str = FlipMode.NONE,
     ) -> None:
+        """Defaults are the pipeline of the first libraries (centre crop, plain L2, no mirror),
+        so a library that recorded no value for an option keeps embedding as it was built.
+        New libraries record `registry.default_params` instead."""
         if (threads is not None and threads < 1) or (batch_size is not None and batch_size < 1):
             raise ConfigError("threads and batch_size must be positive integers")
         if resize not in tuple(ResizeMode):
             raise ConfigError(f"unknown resize mode {resize!r}: use one of {list(ResizeMode)}")
+        if flip not in tuple(FlipMode):
+            raise ConfigError(f"unknown flip mode {flip!r}: use one of {list(FlipMode)}")
+        self.power = _parse_power(power)
+        self.flip = FlipMode(flip)
         self._checkpoint = checkpoint or default_checkpoint()
         self.model_path = cached_graph(self._checkpoint, cache_dir or default_cache_dir())
         self.threads = threads or available_cpus()
@@ -302,8 +330,10 @@ class EfficientNetLite0:
         return self._preprocess
 
     def embed_images(self, images: Sequence[RGBImage]) -> FloatArray:
-        """L2-normalised float32 [n, 1280] embeddings."""
-        return self._run("embedding", images, EMBEDDING_DIM)
+        """L2-normalised float32 [n, 1280] descriptors: pooled features (plus the mirror's with
+        ``flip="mean"``), power-normalised with `power`."""
+        mirrored = self.flip is FlipMode.MEAN
+        return power_normalize(self._run("embedding", images, EMBEDDING_DIM, mirrored), self.power)
 
     def classify(self, images: Sequence[RGBImage]) -> FloatArray:
         """ImageNet-1k logits, float32 [n, 1000]."""
@@ -323,15 +353,23 @@ class EfficientNetLite0:
         except Exception as exc:
             raise ModelError(f"ONNX Runtime cannot load {self.model_path}: {exc}") from exc
 
-    def _run(self, output: str, images: Sequence[RGBImage], width: int) -> FloatArray:
+    def _run(
+        self, output: str, images: Sequence[RGBImage], width: int, mirrored: bool = False
+    ) -> FloatArray:
+        """`output` per image; with `mirrored`, the sum of the image's and its mirror's."""
         chunks = [np.zeros((0, width), np.float32)]
         for start in range(0, len(images), self.batch_size):
             batch = np.stack([self._to_input(im) for im in images[start : start + self.batch_size]])
+            if mirrored:
+                batch = np.concatenate([batch, np.ascontiguousarray(batch[:, :, ::-1])])
             try:
                 (result,) = self._session.run([output], {"pixels": batch})
             except Exception as exc:  # onnxruntime raises its own untyped errors
                 raise ModelError(f"{SPEC} failed to run: {exc}") from exc
-            chunks.append(np.asarray(result, dtype=np.float32))
+            result = np.asarray(result, dtype=np.float32)
+            if mirrored:
+                result = result[: len(result) // 2] + result[len(result) // 2 :]
+            chunks.append(result)
         return np.concatenate(chunks)
 
     def _to_input(self, image: RGBImage) -> RGBImage:
