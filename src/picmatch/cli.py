@@ -84,6 +84,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.set_defaults(handler=_cmd_remove)
 
+    p = commands.add_parser(
+        "eval", parents=[common], help="measure how well this library finds edited copies"
+    )
+    p.add_argument("--sample", type=_positive_int, default=50, help="images to edit (default 50)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the sample and edits")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_cmd_eval)
+
     p = commands.add_parser("serve", parents=[common], help="start the web page and HTTP API")
     p.add_argument("--host", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=_positive_int, help="port (default 8000)")
@@ -165,6 +174,13 @@ def _cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
         removed = lib.remove(args.paths)
         print(f"removed {removed} image(s); {lib.count()} left in the library")
     return 0
+
+
+def _cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from picmatch.cli_eval import run_eval
+
+    with _open(settings, create=False) as lib:
+        return run_eval(lib, args)
 
 
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
