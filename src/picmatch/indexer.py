@@ -328,7 +328,7 @@ def _parallel_decode(
         return
     attempts: dict[str, int] = {}
     limit = max(4, workers * 4)
-    context = multiprocessing.get_context("spawn")
+    context = _pool_context()
     while queue:
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             flying: dict[Future[DecodeResult], _Work] = {}
@@ -349,6 +349,15 @@ def _parallel_decode(
                         yield item, "the decoder crashed on this file"
                     else:
                         queue.append(item)
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """`fork` where there is one (Linux): a spawned worker re-runs the caller's main script,
+    so a user script calling `lib.index()` without an `if __name__ == "__main__":` guard would
+    fail (and index twice). The forked workers only run Pillow and numpy, never the model or the
+    store the parent's threads use, so forking a multi-threaded parent is safe here."""
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
 
 
 def _job_args(item: _Work, pre: Preprocess, max_pixels: int) -> tuple[str, Preprocess, int, bool]:
