@@ -277,6 +277,10 @@ def open_session(path: Path, threads: int) -> onnxruntime.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    # Idle ORT threads spin by default, stealing the CPU the decode workers need while indexing.
+    # Measured here (2 cores, 120 photos of 8-12 MP, 2 decode workers): 24.5 images/s spinning,
+    # 33.8 without; a lone 224x224 query costs ~1-2 ms more (9.4-11.1 vs 11.7-14.5 ms).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
