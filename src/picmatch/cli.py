@@ -114,18 +114,9 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _open(settings: Settings, *, create: bool) -> Any:
-    from picmatch.library import open_library
+    from picmatch.library import open_with_settings
 
-    return open_library(
-        settings.library,
-        create=create,
-        model=settings.model if create else None,
-        store=settings.store,
-        cache_dir=settings.cache_dir,
-        workers=settings.workers,
-        batch_size=settings.batch_size,
-        max_pixels=settings.max_pixels,
-    )
+    return open_with_settings(settings, create=create)
 
 
 def _cmd_index(args: argparse.Namespace, settings: Settings) -> int:

@@ -17,7 +17,7 @@ from typing import Any, BinaryIO, Self
 
 import numpy as np
 
-from picmatch.config import DEFAULT_MAX_PIXELS, DEFAULT_MODEL, default_cache_dir
+from picmatch.config import DEFAULT_MAX_PIXELS, DEFAULT_MODEL, Settings, default_cache_dir
 from picmatch.errors import ConfigError, LibraryNotFoundError, NotIndexedError
 from picmatch.indexer import Indexer, IndexReport, ProgressCallback, record_id
 from picmatch.manifest import new_manifest, read_manifest, write_manifest
@@ -117,6 +117,20 @@ def open_library(
         workers=workers,
         batch_size=batch_size,
         max_pixels=max_pixels,
+    )
+
+
+def open_with_settings(settings: Settings, *, create: bool) -> Library:
+    """`open_library` with everything taken from `settings` (what the CLI and server do)."""
+    return open_library(
+        settings.library,
+        create=create,
+        model=settings.model if create else None,
+        store=settings.store,
+        cache_dir=settings.cache_dir,
+        workers=settings.workers,
+        batch_size=settings.batch_size,
+        max_pixels=settings.max_pixels,
     )
 
 

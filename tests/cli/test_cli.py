@@ -13,14 +13,6 @@ from tests.imagegen import crop_center, photo
 pytestmark = pytest.mark.model
 
 
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, library_dir: Path, model_cache: Path) -> Path:
-    monkeypatch.setenv("PICMATCH_LIBRARY", str(library_dir))
-    monkeypatch.setenv("PICMATCH_CACHE_DIR", str(model_cache))
-    monkeypatch.setenv("PICMATCH_CONFIG", str(library_dir.parent / "no-config.toml"))
-    return library_dir
-
-
 def test_index_search_json_info_remove(
     env: Path, photo_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -19,14 +19,6 @@ pytestmark = pytest.mark.model
 
 
 @pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, library_dir: Path, model_cache: Path) -> Path:
-    monkeypatch.setenv("PICMATCH_LIBRARY", str(library_dir))
-    monkeypatch.setenv("PICMATCH_CACHE_DIR", str(model_cache))
-    monkeypatch.setenv("PICMATCH_CONFIG", str(library_dir.parent / "no-config.toml"))
-    return library_dir
-
-
-@pytest.fixture
 def private_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """A temp folder of its own, so the test can see what the command leaves there."""
     folder = tmp_path / "tmp"

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from picmatch import __version__
 from picmatch.config import Settings
 from picmatch.indexer import IndexReport, ProgressCallback
-from picmatch.library import Library, open_library
+from picmatch.library import Library, open_with_settings
 from picmatch.server import routes_images, routes_jobs, routes_library, routes_search
 from picmatch.server.http_errors import install_error_handlers
 from picmatch.server.jobs import JobManager
@@ -63,17 +63,7 @@ def open_server_library(settings: Settings) -> Library:
 
     A missing library is created only when the server may index something into it.
     """
-    create = bool(settings.allowed_roots)
-    library = open_library(
-        settings.library,
-        create=create,
-        model=settings.model if create else None,
-        store=settings.store,
-        cache_dir=settings.cache_dir,
-        workers=settings.workers,
-        batch_size=settings.batch_size,
-        max_pixels=settings.max_pixels,
-    )
+    library = open_with_settings(settings, create=bool(settings.allowed_roots))
     try:
         _warm_up(library)
     except BaseException:
