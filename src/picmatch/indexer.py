@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import signal
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import (
@@ -330,7 +331,7 @@ def _parallel_decode(
     limit = max(4, workers * 4)
     context = _pool_context()
     while queue:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        with ProcessPoolExecutor(workers, context, initializer=_worker_init) as pool:
             flying: dict[Future[DecodeResult], _Work] = {}
             try:
                 while queue or flying:
@@ -349,6 +350,11 @@ def _parallel_decode(
                         yield item, "the decoder crashed on this file"
                     else:
                         queue.append(item)
+
+
+def _worker_init() -> None:
+    """Ctrl-C reaches the whole process group: let the parent stop the run, quietly."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:
