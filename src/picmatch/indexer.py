@@ -3,6 +3,8 @@
 1. Scan the roots. A file whose size and mtime match its record is unchanged.
 2. Hash the rest. Same hash as its own record: only the mtime moved. Same hash as any other
    record: reuse that vector (a move, a rename or a copy); nothing is decoded or embedded.
+   If that other record's file no longer exists, this is a move and the old record goes,
+   even when it lay outside the roots being indexed (a whole folder moved elsewhere).
 3. Decode the remaining files in worker processes while the main process runs the model on
    the previous batch, and upsert every batch as it is done.
 
@@ -20,7 +22,7 @@ import multiprocessing
 import os
 import signal
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from concurrent.futures import (
     FIRST_COMPLETED,
     Future,
@@ -152,19 +154,21 @@ class Indexer:
                 changed.append(entry)
         if not known:
             return [_Work(entry, None, replaces=False) for entry in sorted_entries(changed)]
-        by_hash = {p.content_hash: i for i, p in (v for v in known.values())}
-        gone_hashes = {p.content_hash for _, p in gone.values()}
+        by_hash = {p.content_hash: (i, path) for path, (i, p) in known.items()}
         work: list[_Work] = []
         reuse: list[tuple[FileEntry, str, int]] = []
+        moved_from: set[str] = set()
         for entry, digest in self._hash_all(changed):
             old = known.get(entry.path)
             if old and old[1].content_hash == digest:
                 reuse.append((entry, digest, old[0]))
                 self.report.unchanged += 1
             elif digest in by_hash:
-                reuse.append((entry, digest, by_hash[digest]))
-                if digest in gone_hashes and old is None:
-                    gone_hashes.discard(digest)
+                source_id, source = by_hash[digest]
+                reuse.append((entry, digest, source_id))
+                if old is None and source not in moved_from and _moved_away(source, seen, gone):
+                    moved_from.add(source)
+                    gone[source] = known[source]
                     self.report.moved += 1
                 else:
                     self._count_new(old is not None)
@@ -272,6 +276,12 @@ class Indexer:
 
     def _skip(self, path: str, reason: str) -> None:
         self.report.skipped.append((path, reason))
+
+
+def _moved_away(source: str, seen: Container[str], gone: Container[str]) -> bool:
+    """The record at `source` was moved if its file is gone: missing from the scanned roots,
+    or, outside them (a whole folder moved to a new root), missing on disk."""
+    return source in gone or (source not in seen and not os.path.lexists(source))
 
 
 def _payload(entry: FileEntry, digest: str, source: Payload) -> Payload:

@@ -71,6 +71,22 @@ def test_reindex_touches_only_what_changed(open_lib: OpenLib, photo_dir: Path) -
     assert moon[0].score == pytest.approx(moon[1].score, abs=1e-6)
 
 
+def test_a_folder_moved_to_a_new_root_is_not_embedded_again(
+    open_lib: OpenLib, photo_dir: Path, tmp_path: Path
+) -> None:
+    lib = open_lib()
+    lib.index([photo_dir])
+    moved = tmp_path / "elsewhere" / "photos-2024"
+    moved.parent.mkdir()
+    shutil.move(photo_dir, moved)
+    shutil.copy(moved / "moon.jpg", moved / "moon-again.jpg")  # a copy, not a move
+    report = lib.index([moved])
+    assert (report.moved, report.added, report.removed, report.embedded) == (14, 1, 0, 0)
+    assert lib.count() == 15
+    hits = lib.search(moved / "chelsea.jpg", k=20)
+    assert all(h.path.startswith(str(moved)) for h in hits)
+
+
 def test_bad_files_are_skipped_with_reasons(open_lib: OpenLib, photo_dir: Path) -> None:
     data = (photo_dir / "astronaut.jpg").read_bytes()
     (photo_dir / "truncated.jpg").write_bytes(data[: len(data) // 2])
