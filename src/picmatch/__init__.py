@@ -18,14 +18,19 @@ __all__ = ["Hit", "Library", "PicmatchError", "__version__", "open_library"]
 
 if TYPE_CHECKING:
     from picmatch.errors import PicmatchError
-    from picmatch.library import Hit, Library, open_library
+    from picmatch.library import Library, open_library
+    from picmatch.results import Hit
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("Hit", "Library", "open_library"):
+    if name in ("Library", "open_library"):
         from picmatch import library
 
         return getattr(library, name)
+    if name == "Hit":
+        from picmatch.results import Hit
+
+        return Hit
     if name == "PicmatchError":
         from picmatch.errors import PicmatchError
 

@@ -11,7 +11,6 @@ import re
 import threading
 import time
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Self
 
@@ -22,48 +21,18 @@ from picmatch.errors import ConfigError, LibraryNotFoundError, NotIndexedError
 from picmatch.indexer import Indexer, IndexReport, ProgressCallback, record_id
 from picmatch.manifest import new_manifest, read_manifest, write_manifest
 from picmatch.models.base import Embedder, FloatArray, RGBImage
-from picmatch.store.base import Metric, Payload, SearchFilter, SpaceInfo, StoreHit, VectorStore
+from picmatch.results import Hit, ImageInfo, LibraryStats, hit_of, info_of
+from picmatch.store.base import (
+    Metric,
+    SearchFilter,
+    SpaceInfo,
+    VectorStore,
+    path_in_folder,
+)
 
 MAX_K = 10_000
 
 ImageQuery = str | os.PathLike[str] | bytes | BinaryIO | RGBImage
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One search result. `score` is the cosine similarity in [-1, 1]; higher is more similar."""
-
-    id: int
-    path: str
-    score: float
-    width: int
-    height: int
-    content_hash: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class ImageInfo:
-    id: int
-    path: str
-    width: int
-    height: int
-    size: int
-    content_hash: str
-    taken_at: float | None
-
-
-@dataclass(frozen=True)
-class LibraryStats:
-    path: str
-    model: str
-    store: str
-    images: int
-    store_bytes: int
-    roots: tuple[str, ...]
-    params: dict[str, str]
 
 
 def space_name(model_spec: str) -> str:
@@ -212,6 +181,8 @@ class Library:
             progress=progress,
         )
         report = indexer.run(roots)
+        if report.moved:
+            self._forget_emptied_roots()
         self.store.flush()
         report.seconds = time.perf_counter() - started
         return report
@@ -275,7 +246,7 @@ class Library:
         flt = SearchFilter(prefixes, frozenset(exclude)) if prefixes or exclude else None
         hits = self.store.search(self.space, np.atleast_2d(vector), k, flt)[0]
         floor = -1.0 if min_score is None else min_score
-        return [_hit(h) for h in hits if h.score >= floor]
+        return [hit_of(h) for h in hits if h.score >= floor]
 
     def query_vector(self, query: ImageQuery) -> FloatArray:
         """The vector of a query: the stored one for an unchanged indexed file, else embedded."""
@@ -301,7 +272,7 @@ class Library:
         records = self.store.get(self.space, [image_id])
         if not records:
             return None
-        return _info(records[0].id, records[0].payload)
+        return info_of(records[0].id, records[0].payload)
 
     def find(self, path: str | os.PathLike[str]) -> ImageInfo | None:
         return self.image_info(record_id(str(Path(path).expanduser().absolute())))
@@ -366,17 +337,19 @@ class Library:
         self._manifest["roots"] = current
         self._save_manifest()
 
+    def _forget_emptied_roots(self) -> None:
+        """Drop roots that no longer exist and hold no records (their folder was moved away)."""
+        roots = list(self._manifest.get("roots", []))
+        missing = [r for r in roots if not Path(r).exists()]
+        if not missing:
+            return
+        paths = [p.path for _, p in self.store.iter_payloads(self.space)]
+        emptied = {r for r in missing if not any(path_in_folder(p, r) for p in paths)}
+        self._manifest["roots"] = [r for r in roots if r not in emptied]
+        self._save_manifest()
+
     def _save_manifest(self) -> None:
         write_manifest(self.path, self._manifest)
-
-
-def _hit(h: StoreHit) -> Hit:
-    p = h.payload
-    return Hit(h.id, p.path, min(1.0, max(-1.0, h.score)), p.width, p.height, p.content_hash)
-
-
-def _info(image_id: int, p: Payload) -> ImageInfo:
-    return ImageInfo(image_id, p.path, p.width, p.height, p.size, p.content_hash, p.taken_at)
 
 
 def _check_k(k: int) -> None:

@@ -83,6 +83,7 @@ def test_a_folder_moved_to_a_new_root_is_not_embedded_again(
     report = lib.index([moved])
     assert (report.moved, report.added, report.removed, report.embedded) == (14, 1, 0, 0)
     assert lib.count() == 15
+    assert lib.stats().roots == (str(moved),)  # the emptied old root is forgotten
     hits = lib.search(moved / "chelsea.jpg", k=20)
     assert all(h.path.startswith(str(moved)) for h in hits)
 

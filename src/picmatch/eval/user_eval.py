@@ -30,7 +30,8 @@ from picmatch.errors import ConfigError, ImageDecodeError
 from picmatch.eval.metrics import micro_ap, recall_at_fpr
 from picmatch.eval.transforms import TRANSFORMS, edit_rng
 from picmatch.images.decode import decode_image
-from picmatch.library import Hit, Library
+from picmatch.library import Library
+from picmatch.results import Hit
 
 K = 10
 FPR = 0.01

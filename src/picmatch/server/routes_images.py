@@ -10,7 +10,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
-from picmatch.library import ImageInfo, Library
+from picmatch.library import Library
+from picmatch.results import ImageInfo
 from picmatch.server.auth import require_token_or_query
 from picmatch.server.http_errors import InvalidRequestError, NotFoundError
 from picmatch.server.paths import servable_file

@@ -10,7 +10,8 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from picmatch.errors import ImageDecodeError, NotIndexedError
-from picmatch.library import Hit, Library
+from picmatch.library import Library
+from picmatch.results import Hit
 from picmatch.server.auth import require_token
 from picmatch.server.http_errors import BadRequestError
 from picmatch.server.schemas import (

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from picmatch.errors import NotIndexedError
 from picmatch.indexer import IndexReport
-from picmatch.library import Hit, LibraryStats
+from picmatch.results import Hit, LibraryStats
 from picmatch.server.http_errors import InvalidRequestError
 from picmatch.server.jobs import Job, JobState
 
