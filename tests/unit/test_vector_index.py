@@ -47,3 +47,28 @@ def test_filtered_search_is_exact_on_small_subsets() -> None:
     brute = vectors[:3] @ vectors[allowed].T
     expected = allowed[np.argsort(-brute, axis=1)[:, :4]]
     assert (found == expected).all()
+
+
+def test_coarse_scan_gives_the_exact_answers() -> None:
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((6000, 64)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = np.arange(6000, dtype=np.int64) + 10
+    index = VectorIndex(64, coarse_above=1000)
+    index.add(ids[:4000], vectors[:4000])
+    queries = vectors[[5, 500, 3999]] + 0.05 * rng.standard_normal((3, 64)).astype(np.float32)
+    first = index.search(queries, 10)
+    assert index.coarse is not None
+    index.add(ids[4000:], vectors[4000:])  # the coarse copy is extended, not rebuilt
+    index.remove(ids[:2])
+    scores, found = index.search(queries, 10)
+    sims = queries @ vectors[2:].T
+    expected = np.argsort(-sims, axis=1)[:, :10] + 12
+    assert (found == expected).all()
+    assert np.allclose(scores, np.take_along_axis(sims, expected - 12, axis=1), atol=1e-5)
+    assert first[1][0, 0] == 15 and index.coarse.ntotal == 6000
+
+    allowed = ids[(ids % 5 != 0) & (ids >= 12)]  # more than EXACT_BELOW: masked coarse scan
+    _, found = index.search(queries, 5, allowed)
+    sims = queries @ vectors[allowed - 10].T
+    assert (found == allowed[np.argsort(-sims, axis=1)[:, :5]]).all()

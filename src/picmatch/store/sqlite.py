@@ -243,6 +243,8 @@ class SqliteStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            for index in self._indexes.values():
+                index.drop_coarse()
             self._indexes.clear()
 
     # internals
@@ -279,6 +281,7 @@ class SqliteStore:
         if index.generation != generation:
             self._catch_up(space, index, generation)
         if index.needs_compaction():
+            index.drop_coarse()
             index = VectorIndex(dim)
             self._catch_up(space, index, generation)
         self._indexes[space] = index
