@@ -72,3 +72,17 @@ def test_coarse_scan_gives_the_exact_answers() -> None:
     _, found = index.search(queries, 5, allowed)
     sims = queries @ vectors[allowed - 10].T
     assert (found == allowed[np.argsort(-sims, axis=1)[:, :5]]).all()
+
+
+def test_excluded_ids_never_come_back() -> None:
+    vectors = clustered(6000, seed=4)
+    ids = np.arange(6000, dtype=np.int64)
+    index = VectorIndex(32, coarse_above=1000)
+    index.add(ids, vectors)
+    excluded = set(range(0, 6000, 3))
+    _, found = index.search(vectors[:6], 10, excluded=excluded)
+    sims = vectors[:6] @ vectors.T
+    sims[:, sorted(excluded)] = -np.inf
+    assert (found == np.argsort(-sims, axis=1, kind="stable")[:, :10]).all()
+    _, found = index.search(vectors[:6], 3, ids[:100], excluded)  # with a folder-like filter
+    assert set(found.ravel().tolist()) <= set(range(100)) - excluded

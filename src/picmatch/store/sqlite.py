@@ -218,7 +218,8 @@ class SqliteStore:
                 )
             index = self._synced_index(space)
             allowed = self._allowed_ids(space, flt)
-            scores, ids = index.search(queries, k, allowed)
+            excluded = flt.exclude_ids if flt else frozenset()
+            scores, ids = index.search(queries, k, allowed, excluded)
             payloads = self._payloads(space, {int(i) for i in ids.ravel() if i >= 0})
         return [
             [
@@ -303,19 +304,18 @@ class SqliteStore:
         index.generation = generation
 
     def _allowed_ids(self, space: str, flt: SearchFilter | None) -> npt.NDArray[np.int64] | None:
-        if flt is None or (not flt.path_prefixes and not flt.exclude_ids):
+        """Ids inside the filter's folders (an indexed range query); None: no folder filter.
+        Excluded ids are left to the index, which drops them without listing every record."""
+        if flt is None or not flt.path_prefixes:
             return None
-        if not flt.path_prefixes:
-            rows = self._db.execute(f'SELECT id, path FROM "records_{space}"').fetchall()
-        else:
-            rows = []
-            for prefix in flt.path_prefixes:
-                folder = prefix.rstrip("/")
-                rows += self._db.execute(
-                    f'SELECT id, path FROM "records_{space}" '
-                    "WHERE path = ? OR (path >= ? AND path < ?)",
-                    (folder, folder + "/", folder + "0"),
-                ).fetchall()
+        rows = []
+        for prefix in flt.path_prefixes:
+            folder = prefix.rstrip("/")
+            rows += self._db.execute(
+                f'SELECT id, path FROM "records_{space}" '
+                "WHERE path = ? OR (path >= ? AND path < ?)",
+                (folder, folder + "/", folder + "0"),
+            ).fetchall()
         return np.array(sorted({i for i, path in rows if flt.accepts(i, path)}), dtype=np.int64)
 
     def _payloads(self, space: str, ids: set[int]) -> dict[int, Payload]:

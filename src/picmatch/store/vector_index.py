@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,13 +120,18 @@ class VectorIndex:
                 self.live[slot] = False
 
     def search(
-        self, queries: FloatArray, k: int, allowed: npt.NDArray[np.int64] | None = None
+        self,
+        queries: FloatArray,
+        k: int,
+        allowed: npt.NDArray[np.int64] | None = None,
+        excluded: Collection[int] = (),
     ) -> tuple[FloatArray, npt.NDArray[np.int64]]:
-        """Top-k (scores, record ids) per query; id -1 pads rows with fewer than k hits."""
+        """Top-k (scores, record ids) per query among `allowed` ids (None: all) but `excluded`;
+        id -1 pads rows with fewer than k hits."""
         n = len(queries)
         if self.live_count == 0:
             return np.full((n, k), -np.inf, np.float32), np.full((n, k), -1, np.int64)
-        slots = self._candidate_slots(allowed)
+        slots = self._without(self._candidate_slots(allowed), excluded)
         if not self.is_hnsw or (slots is not None and len(slots) <= EXACT_BELOW):
             return self._exact(queries, k, slots)
         faiss = _faiss()
@@ -138,6 +144,17 @@ class VectorIndex:
         scores, found = self.index.search(np.ascontiguousarray(queries), k, params=params)
         ids = np.where(found >= 0, self.slot_ids[np.maximum(found, 0)], -1)
         return scores.astype(np.float32).reshape(n, k), ids.reshape(n, k)
+
+    def _without(
+        self, slots: npt.NDArray[np.int64] | None, excluded: Collection[int]
+    ) -> npt.NDArray[np.int64] | None:
+        """`slots` (None: every live slot) less the slots of the `excluded` record ids."""
+        drop = [self.slot_of[i] for i in excluded if i in self.slot_of]
+        if not drop:
+            return slots
+        keep = self.live.copy() if slots is None else _mask(len(self.live), slots)
+        keep[drop] = False
+        return np.flatnonzero(keep).astype(np.int64)
 
     def _candidate_slots(
         self, allowed: npt.NDArray[np.int64] | None
