@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from picmatch._sys import available_cpus
 from picmatch.errors import ImageDecodeError, PicmatchError
 from picmatch.images.decode import DecodedImage, load_for_model
 from picmatch.images.scan import FileEntry, bytes_hash, content_hash, read_bytes, scan
@@ -106,7 +107,7 @@ class Indexer:
         self.store = store
         self.space = space
         self.embedder = embedder
-        self.workers = workers or _cpu_count()
+        self.workers = workers or available_cpus()
         self.batch_size = batch_size
         self.max_pixels = max_pixels
         self._progress = progress or (lambda p: None)
@@ -378,10 +379,3 @@ def _pool_context() -> multiprocessing.context.BaseContext:
 
 def _job_args(item: _Work, pre: Preprocess, max_pixels: int) -> tuple[str, Preprocess, int, bool]:
     return item.entry.path, pre, max_pixels, item.content_hash is None
-
-
-def _cpu_count() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)

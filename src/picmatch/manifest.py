@@ -7,11 +7,11 @@ vectors were made with, so a library keeps embedding the way it was built.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from picmatch._sys import atomic_write
 from picmatch.errors import LibraryNotFoundError, PicmatchError
 
 MANIFEST = "library.json"
@@ -53,6 +53,5 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
 
 
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
-    tmp = folder / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", "utf-8")
-    os.replace(tmp, folder / MANIFEST)
+    data = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+    atomic_write(folder / MANIFEST, data.encode("utf-8"))

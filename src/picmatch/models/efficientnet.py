@@ -9,8 +9,6 @@ L2-normalised ``embedding`` (global-average-pooled head features) and 1000 Image
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from picmatch._sys import atomic_write, available_cpus
 from picmatch.errors import ConfigError, ModelError
 from picmatch.models.base import (
     FlipMode,
@@ -228,27 +227,13 @@ def cached_graph(checkpoint: Path, cache_dir: Path) -> Path:
     if not target.is_file():
         model = build_graph(load_state_dict(checkpoint))
         try:
-            _write_atomic(target, model.SerializeToString())
+            atomic_write(target, model.SerializeToString())
         except OSError as exc:
             raise ModelError(
                 f"cannot write the converted model to {cache_dir}: {exc}; "
                 "make the cache dir writable or choose another one"
             ) from exc
     return target
-
-
-def _write_atomic(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _parse_power(value: float | str) -> float:
@@ -260,14 +245,6 @@ def _parse_power(value: float | str) -> float:
     if not 0.0 < power <= 1.0:
         raise ConfigError(f"power must be a number in (0, 1], got {value!r}")
     return power
-
-
-def available_cpus() -> int:
-    """CPUs this process may run on (respects affinity masks and container cpusets)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def open_session(path: Path, threads: int) -> onnxruntime.InferenceSession:

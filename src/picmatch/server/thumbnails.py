@@ -6,13 +6,12 @@ changed (and was re-indexed) gets a fresh thumbnail, and the ETag never outlives
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Final
 
 from PIL import Image
 
+from picmatch._sys import atomic_writer
 from picmatch.images.decode import decode_image
 
 THUMBNAIL_SIZES: Final = (128, 256, 512)
@@ -46,13 +45,6 @@ class ThumbnailCache:
         decoded = decode_image(source, max_pixels=self.max_pixels, min_side=size)
         image = Image.fromarray(decoded.pixels)
         image.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=3.0)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # Write beside the target, then rename: concurrent requests never see half a file.
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".jpg")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                image.save(f, "JPEG", quality=JPEG_QUALITY, optimize=True)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        # Concurrent requests never see half a file.
+        with atomic_writer(target) as f:
+            image.save(f, "JPEG", quality=JPEG_QUALITY, optimize=True)

@@ -10,24 +10,19 @@ first use, extended as vectors are added, dropped when the index is rebuilt.
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from picmatch._sys import available_cpus
+from picmatch._sys import faiss as _faiss
 from picmatch.store.base import FloatArray
 
 TRAIN_SAMPLE = 20_000
 CANDIDATES_PER_RESULT = 8
 MIN_CANDIDATES = 64
-
-
-def _faiss() -> Any:
-    import faiss
-
-    return faiss
 
 
 class CoarseScan:
@@ -36,7 +31,7 @@ class CoarseScan:
     def __init__(self, stored: FloatArray, shards: int | None = None) -> None:
         faiss = _faiss()
         self.dim = stored.shape[1]
-        count = shards or max(1, min(4, len(os.sched_getaffinity(0))))
+        count = shards or max(1, min(4, available_cpus()))
         step = max(1, len(stored) // count + 1)
         sample = stored[:: max(1, len(stored) // TRAIN_SAMPLE)]
         self.starts: list[int] = []

@@ -22,7 +22,6 @@ writes leaves either the old pair or the new pair, never a mix.
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -32,6 +31,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from picmatch._sys import atomic_save, atomic_writer
+from picmatch._sys import faiss as _faiss
 from picmatch.store.base import FloatArray
 from picmatch.store.coarse_scan import CoarseScan
 
@@ -42,12 +43,6 @@ HNSW_ABOVE = 100_000  # live vectors; below this the index is exact
 COARSE_ABOVE = 20_000  # live vectors; from here exact search starts from an 8-bit coarse scan
 EXACT_BELOW = 4096  # filtered subsets this small are searched exactly even in an HNSW index
 COMPACT_DEAD_SHARE = 0.25
-
-
-def _faiss() -> Any:
-    import faiss
-
-    return faiss
 
 
 @dataclass
@@ -211,19 +206,16 @@ class VectorIndex:
         faiss = _faiss()
         token = secrets.token_hex(6)
         graph = folder / f"{space}.{token}.faiss"
-        faiss.write_index(self.index, str(graph) + ".tmp")
-        os.replace(str(graph) + ".tmp", graph)
-        meta = folder / f"{space}.hnsw.npz"
-        tmp = folder / f"{space}.hnsw.tmp.npz"
-        np.savez(
-            tmp,
-            generation=np.int64(self.generation),
-            token=np.array(token),
-            dim=np.int64(self.dim),
-            slot_ids=self.slot_ids,
-            live=self.live,
-        )
-        os.replace(tmp, meta)
+        atomic_save(graph, lambda name: faiss.write_index(self.index, name))
+        with atomic_writer(folder / f"{space}.hnsw.npz") as f:
+            np.savez(
+                f,
+                generation=np.int64(self.generation),
+                token=np.array(token),
+                dim=np.int64(self.dim),
+                slot_ids=self.slot_ids,
+                live=self.live,
+            )
         for old in folder.glob(f"{space}.*.faiss"):
             if old != graph:
                 old.unlink(missing_ok=True)
