@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from picmatch.errors import NotIndexedError
 from picmatch.indexer import IndexReport
@@ -20,8 +20,19 @@ K = Annotated[int, Field(ge=1, le=MAX_RESULTS, description="number of results")]
 MinScore = Annotated[
     float | None, Field(ge=-1.0, le=1.0, description="only hits with cosine similarity >= this")
 ]
+
+
+def _no_nul(text: str) -> str:
+    """Paths go to the operating system, which cannot take a NUL character in a name."""
+    if "\x00" in text:
+        raise ValueError("a path cannot contain a NUL character")
+    return text
+
+
+PathText = Annotated[str, AfterValidator(_no_nul)]
 Folders = Annotated[
-    list[str], Field(max_length=50, description="only hits inside one of these absolute folders")
+    list[PathText],
+    Field(max_length=50, description="only hits inside one of these absolute folders"),
 ]
 
 
@@ -51,7 +62,7 @@ class SearchRequest(SearchOptions):
     """Search from an indexed image, by id or by path (uploads use multipart/form-data)."""
 
     id: ImageId | None = None
-    path: str | None = Field(None, description="absolute path of an indexed image")
+    path: PathText | None = Field(None, description="absolute path of an indexed image")
 
     @model_validator(mode="before")
     @classmethod
@@ -125,7 +136,7 @@ class HealthResponse(BaseModel):
 class IndexRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    path: str = Field(description="absolute path of a folder (or file) inside an allowed root")
+    path: PathText = Field(description="absolute path of a folder (or file) inside an allowed root")
 
 
 class JobCreated(BaseModel):

@@ -53,6 +53,8 @@ async def _from_json(request: Request) -> SearchQuery:
         data = json.loads(await request.body())
     except (ValueError, UnicodeDecodeError):
         raise BadRequestError("the request body is not valid JSON") from None
+    except RecursionError:
+        raise BadRequestError("the request body is JSON nested too deeply") from None
     body = _validate(SearchRequest, data)
     if body.path is not None:
         return SearchQuery(_options(body), path=body.path)
