@@ -104,12 +104,23 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FOLDER",
         help="a folder the API may index (repeatable; default: the library's roots)",
     )
+    p.add_argument(
+        "--allowed-host",
+        dest="allowed_hosts",
+        action="append",
+        metavar="NAME",
+        help="another host name the server answers to, as in the Host header (repeatable; "
+        "default: only 127.0.0.1, localhost, [::1] and --host; '*' turns the check off)",
+    )
     p.set_defaults(handler=_cmd_serve)
     return parser
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    names = ("library", "model", "workers", "batch_size", "host", "port", "token", "allowed_roots")
+    names = (
+        "library", "model", "workers", "batch_size", "host", "port", "token", "allowed_roots",
+        "allowed_hosts",
+    )  # fmt: skip
     return {n: getattr(args, n, None) for n in names}
 
 

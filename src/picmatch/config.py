@@ -52,6 +52,7 @@ class Settings:
     token: str | None = None
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     allowed_roots: tuple[Path, ...] = ()  # folders the HTTP API may index
+    allowed_hosts: tuple[str, ...] = ()  # Host header names served besides the bound ones; "*": any
 
 
 _ENV = {
@@ -67,6 +68,7 @@ _ENV = {
     "token": "PICMATCH_TOKEN",
     "max_upload_bytes": "PICMATCH_MAX_UPLOAD_BYTES",
     "allowed_roots": "PICMATCH_ALLOWED_ROOTS",
+    "allowed_hosts": "PICMATCH_ALLOWED_HOSTS",
 }
 
 
@@ -120,6 +122,9 @@ def _convert(name: str, raw: Any) -> Any:
         if name == "allowed_roots":
             items = raw.split(os.pathsep) if isinstance(raw, str) else list(raw)
             return tuple(Path(str(p)).expanduser().absolute() for p in items if str(p))
+        if name == "allowed_hosts":
+            names = raw.split(",") if isinstance(raw, str) else list(raw)
+            return tuple(str(n).strip().lower() for n in names if str(n).strip())
         return str(raw)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"invalid value {raw!r} for setting {name!r}: {exc}") from exc

@@ -18,6 +18,7 @@ from picmatch.library import open_library
 from picmatch.server import create_app
 from tests.imagegen import synthetic, write_photos
 
+BASE_URL = "http://127.0.0.1:8000"  # a Host the server answers to (see host_check.py)
 PHOTO_NAMES = ("chelsea", "astronaut", "coffee", "rocket", "camera", "coins", "moon", "brick")
 TOKEN = "s3cret-token-for-tests"
 
@@ -72,7 +73,7 @@ def make_client(settings_for: Callable[..., Settings]) -> Iterator[Callable[...,
     clients: list[TestClient] = []
 
     def start(library: IndexedLibrary, **overrides: Any) -> TestClient:
-        client = TestClient(create_app(settings_for(library, **overrides)))
+        client = TestClient(create_app(settings_for(library, **overrides)), base_url=BASE_URL)
         client.__enter__()
         clients.append(client)
         return client
@@ -86,7 +87,7 @@ def make_client(settings_for: Callable[..., Settings]) -> Iterator[Callable[...,
 def client(indexed: IndexedLibrary, model_cache: Path) -> Iterator[TestClient]:
     """A token-less app on the shared library, kept for the whole run."""
     settings = Settings(library=indexed.library, cache_dir=model_cache)
-    with TestClient(create_app(settings)) as shared:
+    with TestClient(create_app(settings), base_url=BASE_URL) as shared:
         yield shared
 
 

@@ -18,6 +18,7 @@ from picmatch.config import Settings
 from picmatch.indexer import IndexReport, ProgressCallback
 from picmatch.library import Library, open_with_settings
 from picmatch.server import routes_images, routes_jobs, routes_library, routes_search
+from picmatch.server.host_check import HostCheckMiddleware, allowed_host_names
 from picmatch.server.http_errors import install_error_handlers
 from picmatch.server.jobs import JobManager
 from picmatch.server.middleware import (
@@ -48,6 +49,8 @@ def create_app(settings: Settings, *, library: Library | None = None) -> FastAPI
     app.add_middleware(
         BodyLimitMiddleware, max_bytes=limit + MULTIPART_SLACK, limit_for_message=limit
     )
+    allowed_hosts = allowed_host_names(settings.host, settings.allowed_hosts)
+    app.add_middleware(HostCheckMiddleware, bind_host=settings.host, allowed=allowed_hosts)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(CatchAllMiddleware)  # added last: outermost, sees every error
     app.include_router(routes_library.health_router)
