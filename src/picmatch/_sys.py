@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -65,3 +66,19 @@ def atomic_save(target: Path, save: Callable[[str], None]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def display_path(path: str) -> str:
+    """`path` as printable text: bytes of the name that are not UTF-8 shown as ``\\xff``.
+
+    Linux allows any bytes in a name; Python keeps undecodable ones as lone surrogates, which a
+    terminal, JSON or HTTP header cannot carry. `path_from_display` undoes this.
+    """
+    raw = path.encode("utf-8", "surrogateescape")
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def path_from_display(text: str) -> str:
+    """The path shown as `text` by `display_path` (``\\xNN`` escapes back to their bytes)."""
+    raw = re.sub(rb"\\x([0-9a-f]{2})", lambda m: bytes([int(m[1], 16)]), text.encode("utf-8"))
+    return raw.decode("utf-8", "surrogateescape")

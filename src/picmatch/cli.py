@@ -6,9 +6,11 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any, NoReturn
 
 from picmatch import __version__
+from picmatch._sys import display_path
 from picmatch.config import Settings, load_settings
 from picmatch.errors import PicmatchError
 
@@ -144,19 +146,22 @@ def _cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     with _open(settings, create=False) as lib:
         hits = lib.search(args.image, args.top, min_score=args.min_score, folders=args.folders)
     if args.json:
-        json.dump([{"path": h.path, "score": round(h.score, 6)} for h in hits], sys.stdout)
+        json.dump(
+            [{"path": display_path(h.path), "score": round(h.score, 6)} for h in hits], sys.stdout
+        )
         sys.stdout.write("\n")
         return 0
     if not hits:
         print("no results" + (" above --min-score" if args.min_score is not None else ""))
     for hit in hits:
-        print(f"{hit.score:.4f}  {hit.path}")
+        print(f"{hit.score:.4f}  {display_path(hit.path)}")
     return 0
 
 
 def _cmd_info(args: argparse.Namespace, settings: Settings) -> int:
     with _open(settings, create=False) as lib:
         stats = lib.stats()
+    stats = replace(stats, roots=tuple(display_path(r) for r in stats.roots))
     if args.json:
         json.dump(stats.__dict__, sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -6,6 +6,7 @@ import sys
 from collections import Counter
 from types import TracebackType
 
+from picmatch._sys import display_path
 from picmatch.indexer import IndexReport, Phase, Progress
 
 _LABELS = {Phase.SCAN: "scanning", Phase.HASH: "checking changes", Phase.EMBED: "embedding"}
@@ -80,7 +81,7 @@ def print_report(report: IndexReport, total: int) -> None:
     reasons = Counter(reason for _, reason in report.skipped)
     print("skipped files:")
     for path, reason in report.skipped[:MAX_LISTED_SKIPS]:
-        print(f"  {path}: {reason}")
+        print(f"  {display_path(path)}: {display_path(reason)}")
     if len(report.skipped) > MAX_LISTED_SKIPS:
         more = len(report.skipped) - MAX_LISTED_SKIPS
         summary = ", ".join(f"{n} {r}" for r, n in reasons.most_common())

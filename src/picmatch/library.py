@@ -16,6 +16,7 @@ from typing import Any, BinaryIO, Self
 
 import numpy as np
 
+from picmatch._sys import path_from_display
 from picmatch.config import DEFAULT_MAX_PIXELS, DEFAULT_MODEL, Settings, default_cache_dir
 from picmatch.errors import ConfigError, LibraryNotFoundError, NotIndexedError
 from picmatch.indexer import Indexer, IndexReport, ProgressCallback, record_id
@@ -275,7 +276,12 @@ class Library:
         return info_of(records[0].id, records[0].payload)
 
     def find(self, path: str | os.PathLike[str]) -> ImageInfo | None:
-        return self.image_info(record_id(str(Path(path).expanduser().absolute())))
+        """The indexed image at `path`, also as `display_path` shows a name that is not UTF-8."""
+        full = str(Path(path).expanduser().absolute())
+        found = self.image_info(record_id(full))
+        if found is None and "\\x" in full:
+            found = self.image_info(record_id(path_from_display(full)))
+        return found
 
     def count(self) -> int:
         return self.store.count(self.space) if self.store.get_space(self.space) else 0

@@ -37,7 +37,8 @@ def _stored_paths(library: Path) -> list[str]:
     try:
         tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
         table = next((t for t in tables if t.startswith("records_")), None)
-        return [r[0] for r in db.execute(f'SELECT path FROM "{table}"')] if table else []
+        rows = db.execute(f'SELECT path FROM "{table}"') if table else []
+        return [os.fsdecode(r[0]) for r in rows]  # stored as the file-system bytes
     except sqlite3.OperationalError:
         return []
     finally:

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from picmatch._sys import display_path
 from picmatch.errors import (
     ConfigError,
     ImageDecodeError,
@@ -99,7 +100,7 @@ def status_for(exc: PicmatchError) -> int:
 def error_response(
     status: int, message: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
+    return JSONResponse({"error": display_path(message)}, status_code=status, headers=headers)
 
 
 async def _picmatch_error(request: Request, exc: Exception) -> JSONResponse:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
+from picmatch._sys import display_path
 from picmatch.library import Library
 from picmatch.results import ImageInfo
 from picmatch.server.auth import require_token_or_query
@@ -60,7 +61,7 @@ async def original(image_id: str, state: StateDep) -> FileResponse:
     return FileResponse(
         real,
         media_type=media_type if media_type.startswith("image/") else "application/octet-stream",
-        filename=Path(info.path).name,
+        filename=display_path(Path(info.path).name),
         content_disposition_type="inline",
         headers={"Cache-Control": FILE_CACHE},
     )

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from picmatch._sys import display_path
 from picmatch.errors import NotIndexedError
 from picmatch.indexer import IndexReport
 from picmatch.results import Hit, LibraryStats
@@ -89,7 +90,7 @@ class SearchHit(BaseModel):
     def of(cls, hit: Hit) -> SearchHit:
         return cls(
             id=str(hit.id),
-            path=hit.path,
+            path=display_path(hit.path),
             score=round(hit.score, 6),
             width=hit.width,
             height=hit.height,
@@ -122,7 +123,7 @@ class LibraryResponse(BaseModel):
             store=stats.store,
             images=stats.images,
             store_bytes=stats.store_bytes,
-            roots=list(stats.roots),
+            roots=[display_path(r) for r in stats.roots],
             params=stats.params,
             **extra,
         )
@@ -169,7 +170,9 @@ class IndexReportBody(BaseModel):
             removed=report.removed,
             moved=report.moved,
             embedded=report.embedded,
-            skipped=[SkippedFile(path=p, reason=r) for p, r in report.skipped],
+            skipped=[
+                SkippedFile(path=display_path(p), reason=display_path(r)) for p, r in report.skipped
+            ],
             seconds=round(report.seconds, 3),
             total_indexed=report.total_indexed,
         )
@@ -191,13 +194,13 @@ class JobResponse(BaseModel):
     def of(cls, job: Job) -> JobResponse:
         return cls(
             id=job.id,
-            path=job.path,
+            path=display_path(job.path),
             state=job.state,
             phase=job.phase,
             done=job.done,
             total=job.total,
             report=IndexReportBody.of(job.report) if job.report else None,
-            error=job.error,
+            error=display_path(job.error) if job.error else None,
             created_at=job.created_at,
             finished_at=job.finished_at,
         )

@@ -14,6 +14,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -28,43 +29,19 @@ from picmatch.store.base import (
     SpaceInfo,
     StoreHit,
 )
+from picmatch.store.sqlite_schema import (
+    DB_NAME,
+    create_or_migrate,
+    create_space_tables,
+    is_current,
+    path_key,
+    path_text,
+)
 from picmatch.store.vector_index import VectorIndex
 
-DB_NAME = "picmatch.db"
 _SPACE_NAME = re.compile(r"^[a-z0-9_]{1,64}$")
 _PAYLOAD_COLUMNS = "path, content_hash, size, mtime_ns, width, height, taken_at"
 _CHUNK = 4096
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS spaces (
-    name TEXT PRIMARY KEY,
-    dim INTEGER NOT NULL,
-    metric TEXT NOT NULL,
-    model_spec TEXT NOT NULL,
-    params TEXT NOT NULL,
-    schema_version INTEGER NOT NULL,
-    generation INTEGER NOT NULL DEFAULT 0
-);
-"""
-
-_SPACE_SCHEMA = """
-CREATE TABLE IF NOT EXISTS "records_{s}" (
-    id INTEGER PRIMARY KEY,
-    path TEXT NOT NULL,
-    content_hash TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    width INTEGER NOT NULL,
-    height INTEGER NOT NULL,
-    taken_at REAL,
-    seq INTEGER NOT NULL,
-    vector BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS "records_{s}_seq" ON "records_{s}" (seq);
-CREATE INDEX IF NOT EXISTS "records_{s}_path" ON "records_{s}" (path);
-CREATE TABLE IF NOT EXISTS "deletions_{s}" (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS "deletions_{s}_seq" ON "deletions_{s}" (seq);
-"""
 
 
 class SqliteStore:
@@ -80,7 +57,9 @@ class SqliteStore:
             )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
+            if not is_current(self._db, self.folder):
+                with self._write():
+                    create_or_migrate(self._db, self.folder)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the store in {self.folder}: {exc}") from exc
         self._lock = threading.RLock()
@@ -109,9 +88,7 @@ class SqliteStore:
                         info.schema_version,
                     ),
                 )
-                for statement in _SPACE_SCHEMA.format(s=info.name).split(";"):
-                    if statement.strip():
-                        self._db.execute(statement)
+                create_space_tables(self._db, info.name)
             return info
 
     def get_space(self, name: str) -> SpaceInfo | None:
@@ -184,7 +161,7 @@ class SqliteStore:
                     f"WHERE id IN ({marks})",
                     chunk,
                 ):
-                    found[row[0]] = Record(row[0], _vector(row[8], dim), Payload(*row[1:8]))
+                    found[row[0]] = Record(row[0], _vector(row[8], dim), _payload(row[1:8]))
         return [found[i] for i in ids if i in found]
 
     def iter_payloads(self, space: str) -> Iterator[tuple[int, Payload]]:
@@ -194,7 +171,7 @@ class SqliteStore:
                 f'SELECT id, {_PAYLOAD_COLUMNS} FROM "records_{space}" ORDER BY id'
             ).fetchall()
         for row in rows:
-            yield row[0], Payload(*row[1:])
+            yield row[0], _payload(row[1:])
 
     def count(self, space: str) -> int:
         with self._lock:
@@ -314,9 +291,11 @@ class SqliteStore:
             rows += self._db.execute(
                 f'SELECT id, path FROM "records_{space}" '
                 "WHERE path = ? OR (path >= ? AND path < ?)",
-                (folder, folder + "/", folder + "0"),
+                (path_key(folder), path_key(folder + "/"), path_key(folder + "0")),
             ).fetchall()
-        return np.array(sorted({i for i, path in rows if flt.accepts(i, path)}), dtype=np.int64)
+        return np.array(
+            sorted({i for i, path in rows if flt.accepts(i, path_text(path))}), dtype=np.int64
+        )
 
     def _payloads(self, space: str, ids: set[int]) -> dict[int, Payload]:
         out: dict[int, Payload] = {}
@@ -326,7 +305,7 @@ class SqliteStore:
                 f'SELECT id, {_PAYLOAD_COLUMNS} FROM "records_{space}" WHERE id IN ({marks})',
                 chunk,
             ):
-                out[row[0]] = Payload(*row[1:])
+                out[row[0]] = _payload(row[1:])
         return out
 
 
@@ -382,7 +361,7 @@ def _record_row(record: Record, dim: int) -> tuple[object, ...]:
     p = record.payload
     return (
         record.id,
-        p.path,
+        path_key(p.path),
         p.content_hash,
         p.size,
         p.mtime_ns,
@@ -391,6 +370,11 @@ def _record_row(record: Record, dim: int) -> tuple[object, ...]:
         p.taken_at,
         vector.tobytes(),
     )
+
+
+def _payload(row: Sequence[Any]) -> Payload:
+    """A payload from its columns (`_PAYLOAD_COLUMNS`); the path comes back as a lossless str."""
+    return Payload(path_text(row[0]), *row[1:])
 
 
 def _vector(blob: bytes, dim: int) -> FloatArray:
