@@ -53,3 +53,23 @@ def crop_center(image: Image.Image, share: float) -> Image.Image:
     cw, ch = int(w * share**0.5), int(h * share**0.5)
     left, top = (w - cw) // 3, (h - ch) // 3
     return image.crop((left, top, left + cw, top + ch))
+
+
+DUPE_EDITS = ("crop", "mirror", "smallgray", "blur")
+
+
+def write_dupes(folder: Path, names: tuple[str, ...] = ("chelsea", "astronaut", "coffee")) -> None:
+    """Edited copies of the named photos beside them: 60 % crop, mirror, small grey, blur +
+    heavy JPEG (`<name>-<edit>.*`), plus a byte-identical copy of rocket.jpg."""
+    import shutil
+
+    from PIL import ImageFilter
+
+    for name in names:
+        image = photo(name)
+        crop_center(image, 0.6).save(folder / f"{name}-crop.jpg", quality=90)
+        image.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(folder / f"{name}-mirror.jpg")
+        small = image.convert("L").resize((image.width // 4, image.height // 4))
+        small.save(folder / f"{name}-smallgray.png")
+        image.filter(ImageFilter.GaussianBlur(3)).save(folder / f"{name}-blur.jpg", quality=15)
+    shutil.copy(folder / "rocket.jpg", folder / "rocket-copy.jpg")

@@ -95,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_eval)
 
+    from picmatch.cli_dupes import add_parser as add_dupes
+
+    add_dupes(commands, common, _score)
+    commands.choices["dupes"].set_defaults(handler=_cmd_dupes)
+
     p = commands.add_parser("serve", parents=[common], help="start the web page and HTTP API")
     p.add_argument("--host", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=_positive_int, help="port (default 8000)")
@@ -188,6 +193,13 @@ def _cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
     with _open(settings, create=False) as lib:
         return run_eval(lib, args)
+
+
+def _cmd_dupes(args: argparse.Namespace, settings: Settings) -> int:
+    from picmatch.cli_dupes import run_dupes
+
+    with _open(settings, create=False) as lib:
+        return run_dupes(lib, args)
 
 
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:

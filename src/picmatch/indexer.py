@@ -39,7 +39,7 @@ from picmatch._sys import available_cpus
 from picmatch.errors import ImageDecodeError, PicmatchError
 from picmatch.images.decode import DecodedImage, load_for_model
 from picmatch.images.scan import FileEntry, bytes_hash, content_hash, read_bytes, scan
-from picmatch.models.base import Embedder, Preprocess
+from picmatch.models.base import Embedder, Preprocess, RGBImage
 from picmatch.store.base import Payload, Record, VectorStore, path_in_folder
 
 
@@ -58,6 +58,7 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
+PixelsCallback = Callable[[list[tuple[str, RGBImage]]], None]
 
 
 @dataclass
@@ -103,8 +104,10 @@ class Indexer:
         batch_size: int = 8,
         max_pixels: int,
         progress: ProgressCallback | None = None,
+        on_pixels: PixelsCallback | None = None,
     ) -> None:
         self.store = store
+        self.on_pixels = on_pixels  # sees (content hash, model input) of each embedded image
         self.space = space
         self.embedder = embedder
         self.workers = workers or available_cpus()
@@ -268,6 +271,8 @@ class Indexer:
             self._count_new(item.replaces)
         self.store.upsert(self.space, records)
         self.report.embedded += len(records)
+        if self.on_pixels is not None:
+            self.on_pixels([(item.content_hash or "", decoded.pixels) for item, decoded in batch])
 
     def _count_new(self, replaces: bool) -> None:
         if replaces:

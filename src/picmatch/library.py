@@ -12,17 +12,19 @@ import threading
 import time
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO, Self
+from typing import TYPE_CHECKING, Any, BinaryIO, Self
 
 import numpy as np
 
-from picmatch._sys import path_from_display
+from picmatch._sys import available_cpus, path_from_display
 from picmatch.config import DEFAULT_MAX_PIXELS, DEFAULT_MODEL, Settings, default_cache_dir
 from picmatch.errors import ConfigError, LibraryNotFoundError, NotIndexedError
+from picmatch.evidence import EvidenceCache
+from picmatch.evidence import pixels_fit_for_hash as hashable
 from picmatch.indexer import Indexer, IndexReport, ProgressCallback, record_id
 from picmatch.manifest import new_manifest, read_manifest, write_manifest
 from picmatch.models.base import Embedder, FloatArray, RGBImage
-from picmatch.results import Hit, ImageInfo, LibraryStats, hit_of, info_of
+from picmatch.results import DupeReport, Hit, ImageInfo, LibraryStats, hit_of, info_of
 from picmatch.store.base import (
     Metric,
     SearchFilter,
@@ -30,6 +32,9 @@ from picmatch.store.base import (
     VectorStore,
     path_in_folder,
 )
+
+if TYPE_CHECKING:
+    from picmatch.dupe_actions import DupeActions
 
 MAX_K = 10_000
 
@@ -128,6 +133,7 @@ class Library:
         self.store: VectorStore = open_store(manifest["store"] or folder / "store")
         self.space = space_name(self.model_spec)
         self._embedder: Embedder | None = None
+        self._evidence: EvidenceCache | None = None
         self._lock = threading.Lock()
 
     # properties
@@ -180,10 +186,12 @@ class Library:
             batch_size=self.batch_size or _best_batch(self.embedder),
             max_pixels=self.max_pixels,
             progress=progress,
+            on_pixels=self.evidence.put_pixels if hashable(self.embedder.preprocess) else None,
         )
         report = indexer.run(roots)
         if report.moved:
             self._forget_emptied_roots()
+        self._fill_evidence()
         self.store.flush()
         report.seconds = time.perf_counter() - started
         return report
@@ -265,6 +273,40 @@ class Library:
         vector: FloatArray = embedder.embed_images([pixels])[0]
         return vector
 
+    # duplicates
+
+    def duplicates(
+        self,
+        tier: str = "copy",
+        *,
+        min_score: float | None = None,
+        folders: Sequence[str | os.PathLike[str]] = (),
+        keep_in: Sequence[str | os.PathLike[str]] = (),
+    ) -> DupeReport:
+        """Near-duplicate groups (tier exact, copy or similar), keeper first; changes nothing.
+        Skips the review folders of earlier moves; members inside `keep_in` are kept."""
+        from picmatch.dupe_finder import DupeScope, find_duplicates
+
+        skip = self.dupe_actions().review_folders()
+        scope = DupeScope.of(self.roots, folders, skip, keep_in)
+        workers = self.workers or available_cpus()
+        return find_duplicates(
+            self.store, self.space, self.evidence, scope, tier, min_score, self.max_pixels, workers
+        )
+
+    def dupe_actions(self) -> DupeActions:
+        """Reversible moves and hardlinks of duplicates (`move`, `link`, `undo`)."""
+        from picmatch.dupe_actions import DupeActions
+
+        return DupeActions(self.store, self.space, self.path, [str(r) for r in self.roots])
+
+    @property
+    def evidence(self) -> EvidenceCache:
+        with self._lock:
+            if self._evidence is None:
+                self._evidence = EvidenceCache(self.path)
+            return self._evidence
+
     # lookups and stats
 
     def image_info(self, image_id: int) -> ImageInfo | None:
@@ -299,6 +341,8 @@ class Library:
 
     def close(self) -> None:
         self.store.close()
+        if self._evidence is not None:
+            self._evidence.close()
 
     def __enter__(self) -> Self:
         return self
@@ -353,6 +397,11 @@ class Library:
         emptied = {r for r in missing if not any(path_in_folder(p, r) for p in paths)}
         self._manifest["roots"] = [r for r in roots if r not in emptied]
         self._save_manifest()
+
+    def _fill_evidence(self) -> None:
+        """Hash the images that have no hash yet (indexed before hashes existed)."""
+        files = [(p.content_hash, p.path) for _, p in self.store.iter_payloads(self.space)]
+        self.evidence.fill(files, self.max_pixels, self.workers or available_cpus())
 
     def _save_manifest(self) -> None:
         write_manifest(self.path, self._manifest)

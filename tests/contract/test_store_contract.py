@@ -144,3 +144,14 @@ def test_two_handles_see_each_others_writes(tmp_path: Path) -> None:
 def test_unknown_scheme_lists_valid_ones() -> None:
     with pytest.raises(ConfigError, match="sqlite"):
         open_store("redis://localhost")
+
+
+def test_iter_records_streams_every_record_in_bounded_batches(store: VectorStore) -> None:
+    vectors = unit_vectors(23)
+    store.upsert(SPACE.name, records(vectors))
+    batches = list(store.iter_records(SPACE.name, batch=5))
+    assert [len(b) for b in batches] == [5, 5, 5, 5, 3]
+    seen = {r.id: r for batch in batches for r in batch}
+    assert sorted(seen) == list(range(23))
+    np.testing.assert_allclose(seen[7].vector, vectors[7])
+    assert seen[7].payload == store.get(SPACE.name, [7])[0].payload

@@ -107,6 +107,10 @@ class VectorStore(Protocol):
 
     def iter_payloads(self, space: str) -> Iterator[tuple[int, Payload]]: ...
 
+    def iter_records(self, space: str, batch: int = 4096) -> Iterator[list[Record]]:
+        """Every record, vectors included, in batches of at most `batch` (bounded memory)."""
+        ...
+
     def search(
         self,
         space: str,

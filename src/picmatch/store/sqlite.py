@@ -173,6 +173,22 @@ class SqliteStore:
         for row in rows:
             yield row[0], _payload(row[1:])
 
+    def iter_records(self, space: str, batch: int = 4096) -> Iterator[list[Record]]:
+        last: int | None = None
+        while True:
+            after = "" if last is None else f"WHERE id > {int(last)}"
+            with self._lock:
+                dim = self._require(space)
+                rows = self._db.execute(
+                    f'SELECT id, {_PAYLOAD_COLUMNS}, vector FROM "records_{space}" '
+                    f"{after} ORDER BY id LIMIT ?",
+                    (batch,),
+                ).fetchall()
+            if not rows:
+                return
+            yield [Record(r[0], _vector(r[8], dim), _payload(r[1:8])) for r in rows]
+            last = rows[-1][0]
+
     def count(self, space: str) -> int:
         with self._lock:
             self._require(space)

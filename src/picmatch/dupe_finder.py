@@ -1,0 +1,204 @@
+"""Find the duplicate groups of a library: stream the records, fill the hash cache, group.
+
+`Library.duplicates` calls `find_duplicates`; nothing here knows about the CLI or HTTP.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from picmatch.dupe_pairs import UNKNOWN_DISTANCE, candidate_pairs
+from picmatch.duplicates import (
+    KEEPER_RULE,
+    TIER_THRESHOLDS,
+    FileFacts,
+    Pairs,
+    Thresholds,
+    Tier,
+    accepted,
+    choose_keeper,
+    keeper_key,
+    star_groups,
+)
+from picmatch.errors import ConfigError
+from picmatch.evidence import EvidenceCache
+from picmatch.results import DupeGroup, DupeMember, DupeReport
+from picmatch.store.base import Payload, VectorStore, path_in_folder
+
+NEIGHBOURS = 16  # embedding neighbours looked at per image
+
+
+@dataclass(frozen=True)
+class DupeScope:
+    """Which records to look at and which to protect."""
+
+    roots: tuple[str, ...] = ()  # only records inside these (empty: all)
+    folders: tuple[str, ...] = ()  # and, if given, inside these
+    skip: tuple[str, ...] = ()  # never inside these (review folders of earlier moves)
+    keep_in: tuple[str, ...] = ()  # members inside these are protected keepers
+
+    @classmethod
+    def of(
+        cls,
+        roots: Iterable[str | os.PathLike[str]],
+        folders: Iterable[str | os.PathLike[str]],
+        skip: Iterable[str | os.PathLike[str]],
+        keep_in: Iterable[str | os.PathLike[str]],
+    ) -> DupeScope:
+        return cls(_absolute(roots), _absolute(folders), _absolute(skip), _absolute(keep_in))
+
+    def wants(self, path: str) -> bool:
+        if self.roots and not any(path_in_folder(path, r) for r in self.roots):
+            return False
+        if self.folders and not any(path_in_folder(path, f) for f in self.folders):
+            return False
+        return not any(path_in_folder(path, s) for s in self.skip)
+
+    def protects(self, path: str) -> bool:
+        return any(path_in_folder(path, f) for f in self.keep_in)
+
+
+def _absolute(paths: Iterable[str | os.PathLike[str]]) -> tuple[str, ...]:
+    return tuple(str(Path(p).expanduser().absolute()) for p in paths)
+
+
+def tier_thresholds(tier: Tier | str, min_score: float | None) -> tuple[Tier, Thresholds]:
+    try:
+        chosen = Tier(tier)
+    except ValueError:
+        names = ", ".join(t.value for t in Tier)
+        raise ConfigError(f"unknown tier {tier!r}; choose one of {names}") from None
+    thresholds = TIER_THRESHOLDS[chosen]
+    if min_score is not None:
+        if not -1.0 <= min_score <= 1.0:
+            raise ConfigError(f"--min-score must be between -1 and 1, got {min_score}")
+        thresholds = replace(thresholds, strong=min_score, floor=min(thresholds.floor, min_score))
+    return chosen, thresholds
+
+
+def find_duplicates(
+    store: VectorStore,
+    space: str,
+    evidence: EvidenceCache,
+    scope: DupeScope,
+    tier: Tier | str,
+    min_score: float | None,
+    max_pixels: int,
+    workers: int,
+) -> DupeReport:
+    started = time.perf_counter()
+    chosen, thresholds = tier_thresholds(tier, min_score)
+    ids: list[int] = []
+    payloads: list[Payload] = []
+    chunks = []
+    if store.get_space(space) is not None:
+        for batch in store.iter_records(space):
+            kept = [r for r in batch if scope.wants(r.payload.path)]
+            ids += [r.id for r in kept]
+            payloads += [r.payload for r in kept]
+            if kept:
+                chunks.append(np.stack([r.vector for r in kept]).astype(np.float32))
+    if len(ids) < 2:
+        return DupeReport(chosen, thresholds.explain(), KEEPER_RULE, len(ids), 0, 0.0, ())
+    vectors = np.concatenate(chunks)
+    digests = [p.content_hash for p in payloads]
+    hashed = evidence.fill([(p.content_hash, p.path) for p in payloads], max_pixels, workers)
+    cached = evidence.get(digests)
+    known = np.array([d in cached for d in digests], dtype=bool)
+    hashes = np.array([cached.get(d, (0, 0))[0] for d in digests], dtype=np.uint64)
+    mirrors = np.array([cached.get(d, (0, 0))[1] for d in digests], dtype=np.uint64)
+    pairs = candidate_pairs(
+        vectors,
+        hashes,
+        mirrors,
+        known,
+        digests,
+        k=NEIGHBOURS,
+        min_score=min(thresholds.strong, thresholds.floor),
+        max_distance=thresholds.max_distance,
+    )
+    pairs = pairs.select(accepted(pairs, thresholds))
+    if chosen is Tier.EXACT:
+        pairs = pairs.select(_same_pixels(pairs, payloads))
+    facts = [_facts(p, scope) for p in payloads]
+    preference = _ranks(facts)
+    members = star_groups(len(ids), pairs, preference)
+    groups = [_group(m, ids, payloads, facts, vectors, hashes, mirrors, known) for m in members]
+    groups.sort(key=lambda g: (-len(g.members), g.keeper.path))
+    seconds = time.perf_counter() - started
+    return DupeReport(
+        chosen, thresholds.explain(), KEEPER_RULE, len(ids), hashed, seconds, tuple(groups)
+    )
+
+
+def _same_pixels(pairs: Pairs, payloads: Sequence[Payload]) -> npt.NDArray[np.bool_]:
+    """Exact tier: same bytes, or same size with identical hashes and a near-1 score."""
+    same_size = np.array(
+        [
+            (payloads[a].width, payloads[a].height) == (payloads[b].width, payloads[b].height)
+            for a, b in zip(pairs.i.tolist(), pairs.j.tolist(), strict=True)
+        ],
+        dtype=bool,
+    )
+    mask: npt.NDArray[np.bool_] = pairs.same_bytes | (same_size & (pairs.distance == 0))
+    return mask
+
+
+def _facts(p: Payload, scope: DupeScope) -> FileFacts:
+    return FileFacts(p.path, p.width, p.height, p.size, p.mtime_ns, scope.protects(p.path))
+
+
+def _ranks(facts: Sequence[FileFacts]) -> list[int]:
+    """Rank of each item by the keeper rule (0 = best), so better keepers become centres."""
+    order = sorted(range(len(facts)), key=lambda k: keeper_key(facts[k]))
+    ranks = [0] * len(facts)
+    for rank, index in enumerate(order):
+        ranks[index] = rank
+    return ranks
+
+
+def _group(
+    items: list[int],
+    ids: Sequence[int],
+    payloads: Sequence[Payload],
+    facts: Sequence[FileFacts],
+    vectors: np.ndarray,
+    hashes: np.ndarray,
+    mirrors: np.ndarray,
+    known: np.ndarray,
+) -> DupeGroup:
+    keeper = items[choose_keeper([facts[i] for i in items])]
+    members = []
+    for item in items:
+        p = payloads[item]
+        score = float(vectors[item] @ vectors[keeper]) if item != keeper else 1.0
+        distance: int | None = None
+        if known[item] and known[keeper]:
+            direct = int(np.bitwise_count(hashes[item] ^ hashes[keeper]))
+            flipped = int(np.bitwise_count(hashes[keeper] ^ mirrors[item]))
+            distance = min(direct, flipped)
+        same = bool(p.content_hash) and p.content_hash == payloads[keeper].content_hash
+        members.append(
+            DupeMember(
+                ids[item],
+                p.path,
+                p.width,
+                p.height,
+                p.size,
+                p.mtime_ns,
+                keeper=item == keeper,
+                protected=facts[item].protected,
+                score=round(min(1.0, score), 4),
+                distance=distance if distance is None or distance < UNKNOWN_DISTANCE else None,
+                same_bytes=same,
+            )
+        )
+    members.sort(key=lambda m: (not m.keeper, -m.score, m.path))
+    return DupeGroup(tuple(members))

@@ -1,0 +1,42 @@
+"""Grouping without chaining, and the keeper rule, on hand-made pairs (no model needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from picmatch.duplicates import FileFacts, Pairs, choose_keeper, star_groups
+
+
+def pairs_of(edges: list[tuple[int, int]], score: float = 0.9) -> Pairs:
+    i = np.array([a for a, _ in edges], dtype=np.int64)
+    j = np.array([b for _, b in edges], dtype=np.int64)
+    n = len(edges)
+    return Pairs(i, j, np.full(n, score, np.float32), np.full(n, 64), np.zeros(n, bool))
+
+
+def test_a_chain_does_not_become_one_group() -> None:
+    chain = [(k, k + 1) for k in range(9)]  # 0-1-2-...-9: connected components give 1 group
+    groups = star_groups(10, pairs_of(chain))
+    assert len(groups) > 1 and max(len(g) for g in groups) <= 3
+    accepted = set(chain) | {(b, a) for a, b in chain}
+    for group in groups:  # every member pairs with the centre directly
+        assert all((group[0], m) in accepted for m in group[1:])
+
+
+def test_a_dense_group_stays_whole_and_a_bridge_does_not_merge_two_groups() -> None:
+    a = [(x, y) for x in range(5) for y in range(x + 1, 5)]
+    b = [(x, y) for x in range(5, 9) for y in range(x + 1, 9)]
+    groups = star_groups(9, pairs_of([*a, *b, (4, 5)]))
+    assert sorted(sorted(g) for g in groups) == [[0, 1, 2, 3, 4], [5, 6, 7, 8]]
+
+
+def test_keeper_rule_pixels_then_lossless_then_size_then_age() -> None:
+    big = FileFacts("/a/big.jpg", 100, 100, 10, 5)
+    small_png = FileFacts("/a/small.png", 50, 50, 99, 1)
+    assert choose_keeper([small_png, big]) == 1
+    jpg, png = FileFacts("/a/x.jpg", 10, 10, 50, 1), FileFacts("/a/x.png", 10, 10, 40, 2)
+    assert choose_keeper([jpg, png]) == 1
+    old, new = FileFacts("/a/o.jpg", 10, 10, 50, 1), FileFacts("/a/n.jpg", 10, 10, 50, 2)
+    assert choose_keeper([new, old]) == 1
+    protected = FileFacts("/ref/p.jpg", 1, 1, 1, 9, protected=True)
+    assert choose_keeper([big, protected]) == 1
