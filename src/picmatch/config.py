@@ -18,6 +18,7 @@ from picmatch.errors import ConfigError
 DEFAULT_MODEL = "efficientnet-lite0"
 DEFAULT_MAX_PIXELS = 178_956_970
 DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+DEFAULT_BODY_TIMEOUT = 60  # seconds: a 50 MB upload at 1 MB/s still fits
 
 
 def default_library_dir() -> Path:
@@ -53,6 +54,8 @@ class Settings:
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     allowed_roots: tuple[Path, ...] = ()  # folders the HTTP API may index
     allowed_hosts: tuple[str, ...] = ()  # Host header names served besides the bound ones; "*": any
+    body_timeout: int = DEFAULT_BODY_TIMEOUT  # seconds a request body may take to arrive
+    max_connections: int | None = None  # open HTTP connections; None = sized from the file limit
 
 
 _ENV = {
@@ -69,6 +72,8 @@ _ENV = {
     "max_upload_bytes": "PICMATCH_MAX_UPLOAD_BYTES",
     "allowed_roots": "PICMATCH_ALLOWED_ROOTS",
     "allowed_hosts": "PICMATCH_ALLOWED_HOSTS",
+    "body_timeout": "PICMATCH_BODY_TIMEOUT",
+    "max_connections": "PICMATCH_MAX_CONNECTIONS",
 }
 
 
@@ -114,7 +119,10 @@ def _convert(name: str, raw: Any) -> Any:
     try:
         if name in ("library", "cache_dir"):
             return Path(str(raw)).expanduser().absolute()
-        if name in ("workers", "batch_size", "max_pixels", "port", "max_upload_bytes"):
+        if name in (
+            "workers", "batch_size", "max_pixels", "port", "max_upload_bytes", "body_timeout",
+            "max_connections",
+        ):  # fmt: skip
             value = int(raw)
             if value < 1:
                 raise ValueError("must be at least 1")

@@ -47,7 +47,10 @@ def create_app(settings: Settings, *, library: Library | None = None) -> FastAPI
     install_error_handlers(app)
     limit = settings.max_upload_bytes
     app.add_middleware(
-        BodyLimitMiddleware, max_bytes=limit + MULTIPART_SLACK, limit_for_message=limit
+        BodyLimitMiddleware,
+        max_bytes=limit + MULTIPART_SLACK,
+        limit_for_message=limit,
+        timeout=settings.body_timeout,
     )
     allowed_hosts = allowed_host_names(settings.host, settings.allowed_hosts)
     app.add_middleware(HostCheckMiddleware, bind_host=settings.host, allowed=allowed_hosts)

@@ -64,6 +64,17 @@ class BodyTooLargeError(StarletteHTTPException):
         super().__init__(413, too_large_message(limit), {"Connection": "close"})
 
 
+class BodyTimeoutError(StarletteHTTPException):
+    """Raised while a request body is read, once it has taken longer than `body_timeout`."""
+
+    def __init__(self, seconds: float) -> None:
+        message = (
+            f"the request body did not arrive within {seconds:g} s; send it faster, "
+            "or raise body_timeout (PICMATCH_BODY_TIMEOUT)"
+        )
+        super().__init__(408, message, {"Connection": "close"})
+
+
 class ForbiddenPathError(PicmatchError):
     """The path is outside the folders this server may touch."""
 

@@ -1,13 +1,16 @@
-"""Pure ASGI middleware: a body-size limit, security headers, and a catch-all for errors."""
+"""Pure ASGI middleware: body size and time limits, security headers, a catch-all for errors."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from picmatch.server.http_errors import (
     INTERNAL_ERROR,
+    BodyTimeoutError,
     BodyTooLargeError,
     error_response,
     too_large_message,
@@ -23,17 +26,22 @@ PAGE_CSP = (
 
 
 class BodyLimitMiddleware:
-    """Refuse bodies over `max_bytes`: early from Content-Length, and again while reading.
+    """Refuse bodies over `max_bytes` or slower than `timeout` seconds.
 
     A declared length over the limit is answered 413 before any of the body is read. Bodies
     without a length (chunked) are counted as they arrive; the first chunk past the limit raises
     `BodyTooLargeError` inside the endpoint reading it, which the error handlers turn into 413.
+    A body not complete `timeout` seconds after the request started raises `BodyTimeoutError`
+    (408, and the connection is closed), so slow clients cannot hold connections open.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, limit_for_message: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, limit_for_message: int, timeout: float
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.limit_for_message = limit_for_message
+        self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -51,14 +59,25 @@ class BodyLimitMiddleware:
 
     def _counting(self, receive: Receive) -> Receive:
         received = 0
+        complete = False
+        deadline = asyncio.get_running_loop().time() + self.timeout
 
         async def counted() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, complete
+            if complete:  # later calls only wait for a disconnect: no deadline
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyTimeoutError(self.timeout) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     raise BodyTooLargeError(self.limit_for_message)
+                complete = not message.get("more_body", False)
+            else:
+                complete = True
             return message
 
         return counted
@@ -119,6 +138,8 @@ class CatchAllMiddleware:
 
         try:
             await self.app(scope, receive, tracking)
+        except ClientDisconnect:
+            log.info("client went away during %s %s", scope.get("method"), scope.get("path"))
         except Exception:
             log.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
             if not started:

@@ -8,6 +8,13 @@ import re
 import sys
 
 from picmatch.config import Settings
+from picmatch.server.limits import (
+    ACCEPT_BATCH,
+    HEADER_TIMEOUT,
+    connection_limit,
+    limited_protocol,
+    raise_open_file_limit,
+)
 
 _TOKEN_IN_URL = re.compile(r"([?&]token=)[^&\s]*")
 
@@ -37,7 +44,18 @@ def serve(settings: Settings) -> None:
             "reach this port can search and read your indexed images (use --token)",
             file=sys.stderr,
         )
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info")
+    open_files = raise_open_file_limit()
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        http=limited_protocol(
+            connection_limit(open_files, settings.max_connections),
+            header_timeout=min(HEADER_TIMEOUT, settings.body_timeout),
+        ),
+        backlog=ACCEPT_BATCH,
+    )
     logging.getLogger("uvicorn.access").addFilter(RedactTokens())
     uvicorn.Server(config).run()
 
