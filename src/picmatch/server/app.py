@@ -28,6 +28,7 @@ from picmatch.server.middleware import (
 )
 from picmatch.server.state import ServerState
 from picmatch.server.thumbnails import ThumbnailCache
+from picmatch.server.work_limits import WorkLimits
 
 STATIC_DIR = Path(__file__).parent / "static"
 MULTIPART_SLACK = 64 * 1024  # room for multipart headers and form fields beside the image
@@ -97,6 +98,7 @@ def _lifespan(settings: Settings, given: Library | None) -> Lifespan:
             library=library,
             jobs=JobManager(_index_runner(library)),
             thumbnails=ThumbnailCache(library.path / "thumbnails", max_pixels=settings.max_pixels),
+            limits=WorkLimits.for_this_machine(),
         )
         app.state.picmatch = state
         try:

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse
-from starlette.concurrency import run_in_threadpool
 
 from picmatch._sys import display_path
 from picmatch.library import Library
@@ -19,6 +18,7 @@ from picmatch.server.paths import servable_file
 from picmatch.server.schemas import ErrorBody, parse_image_id
 from picmatch.server.state import StateDep
 from picmatch.server.thumbnails import DEFAULT_THUMBNAIL_SIZE, THUMBNAIL_SIZES, thumbnail_etag
+from picmatch.server.work_limits import run_limited
 
 router = APIRouter(
     prefix="/api/images", tags=["images"], dependencies=[Depends(require_token_or_query)]
@@ -44,19 +44,21 @@ async def thumbnail(
     """A JPEG thumbnail, made on first request and cached in the library folder."""
     if size not in THUMBNAIL_SIZES:
         raise InvalidRequestError(f"size must be one of {THUMBNAIL_SIZES}, not {size}")
-    info, real = await run_in_threadpool(servable_image, state.library, image_id)
+    info, real = await run_limited(state.limits.store, servable_image, state.library, image_id)
     etag = thumbnail_etag(info.content_hash, size)
     headers = {"ETag": etag, "Cache-Control": THUMBNAIL_CACHE}
     if etag in _if_none_match(request):
         return Response(status_code=304, headers=headers)
-    target = await run_in_threadpool(state.thumbnails.get, real, info.id, info.content_hash, size)
+    target = await run_limited(
+        state.limits.files, state.thumbnails.get, real, info.id, info.content_hash, size
+    )
     return FileResponse(target, media_type="image/jpeg", headers=headers)
 
 
 @router.get("/{image_id}/file", response_class=FileResponse, responses=_IMAGE)
 async def original(image_id: str, state: StateDep) -> FileResponse:
     """The original file, as indexed."""
-    info, real = await run_in_threadpool(servable_image, state.library, image_id)
+    info, real = await run_limited(state.limits.store, servable_image, state.library, image_id)
     media_type = mimetypes.guess_type(real.name)[0] or ""
     return FileResponse(
         real,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, Request
-from starlette.concurrency import run_in_threadpool
 
 from picmatch.server.auth import require_token
 from picmatch.server.http_errors import NotFoundError
@@ -13,6 +12,7 @@ from picmatch.server.paths import indexable_folder
 from picmatch.server.routes_library import allowed_roots
 from picmatch.server.schemas import ErrorBody, IndexRequest, JobCreated, JobResponse
 from picmatch.server.state import StateDep
+from picmatch.server.work_limits import run_limited
 
 router = APIRouter(prefix="/api", tags=["indexing"], dependencies=[Depends(require_token)])
 
@@ -29,7 +29,7 @@ router = APIRouter(prefix="/api", tags=["indexing"], dependencies=[Depends(requi
 async def start_index(body: IndexRequest, request: Request, state: StateDep) -> JobCreated:
     """Index a folder in the background (incremental); poll the returned job for progress."""
     allowed = [Path(p) for p in allowed_roots(state)]
-    folder = await run_in_threadpool(indexable_folder, body.path, allowed)
+    folder = await run_limited(state.limits.files, indexable_folder, body.path, allowed)
     job = state.jobs.submit(str(folder))
     return JobCreated(job_id=job.id, url=str(request.url_for("get_job", job_id=job.id).path))
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
-from starlette.concurrency import run_in_threadpool
 
 from picmatch import __version__
 from picmatch.server.auth import require_token
 from picmatch.server.schemas import ErrorBody, HealthResponse, LibraryResponse
 from picmatch.server.state import ServerState, StateDep
+from picmatch.server.work_limits import run_limited
 
 health_router = APIRouter(prefix="/api", tags=["library"])
 router = APIRouter(prefix="/api", tags=["library"], dependencies=[Depends(require_token)])
@@ -23,7 +23,7 @@ async def health() -> HealthResponse:
 @router.get("/library", response_model=LibraryResponse, responses={401: {"model": ErrorBody}})
 async def library(state: StateDep) -> LibraryResponse:
     """What is indexed, with which model, and which folders the API may index."""
-    return await run_in_threadpool(_describe, state)
+    return await run_limited(state.limits.store, _describe, state)
 
 
 def _describe(state: ServerState) -> LibraryResponse:

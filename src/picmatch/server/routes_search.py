@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from starlette.concurrency import run_in_threadpool
 
 from picmatch.errors import ImageDecodeError, NotIndexedError
 from picmatch.library import Library
+from picmatch.models.base import FloatArray
 from picmatch.results import Hit
 from picmatch.server.auth import require_token
 from picmatch.server.http_errors import BadRequestError
@@ -21,7 +21,8 @@ from picmatch.server.schemas import (
     SearchResponse,
 )
 from picmatch.server.search_input import SearchQuery, read_search_query
-from picmatch.server.state import StateDep
+from picmatch.server.state import ServerState, StateDep
+from picmatch.server.work_limits import run_limited
 
 router = APIRouter(prefix="/api", tags=["search"], dependencies=[Depends(require_token)])
 
@@ -61,21 +62,40 @@ async def search(request: Request, state: StateDep) -> SearchResponse:
     """Most similar indexed images, best first. Upload an image, or name an indexed one."""
     started = time.perf_counter()
     query = await read_search_query(request, state.settings.max_upload_bytes)
-    hits = await run_in_threadpool(run_search, state.library, query)
+    hits = await run_search(state, query)
     took_ms = round((time.perf_counter() - started) * 1000, 2)
     return SearchResponse(hits=[SearchHit.of(h) for h in hits], took_ms=took_ms)
 
 
-def run_search(library: Library, query: SearchQuery) -> list[Hit]:
-    """Blocking: decode and embed an upload, or look up the stored vector of an indexed image."""
-    k, min_score, folders = query.options.k, query.options.min_score, query.options.folders
+async def run_search(state: ServerState, query: SearchQuery) -> list[Hit]:
+    """Embed an upload (model threads), then search the store (store threads); or search by
+    the stored vector of an indexed image (store threads only)."""
+    library, limits = state.library, state.limits
     if query.image is not None:
-        try:
-            return library.search(query.image, k, min_score=min_score, folders=folders)
-        except ImageDecodeError as exc:
-            raise type(exc)("from the upload", exc.reason) from None
-    image_id = _image_id(library, query)
-    return library.search_id(image_id, k, min_score=min_score, folders=folders)
+        vector = await run_limited(limits.model, _embed_upload, library, query.image)
+        return await run_limited(limits.store, _search_vector, library, vector, query)
+    return await run_limited(limits.store, _search_indexed, library, query)
+
+
+def _embed_upload(library: Library, image: bytes) -> FloatArray:
+    try:
+        return library.query_vector(image)
+    except ImageDecodeError as exc:
+        raise type(exc)("from the upload", exc.reason) from None
+
+
+def _search_vector(library: Library, vector: FloatArray, query: SearchQuery) -> list[Hit]:
+    options = query.options
+    return library.search_vector(
+        vector, options.k, min_score=options.min_score, folders=options.folders
+    )
+
+
+def _search_indexed(library: Library, query: SearchQuery) -> list[Hit]:
+    options = query.options
+    return library.search_id(
+        _image_id(library, query), options.k, min_score=options.min_score, folders=options.folders
+    )
 
 
 def _image_id(library: Library, query: SearchQuery) -> int:

@@ -11,6 +11,7 @@ from picmatch.config import Settings
 from picmatch.library import Library
 from picmatch.server.jobs import JobManager
 from picmatch.server.thumbnails import ThumbnailCache
+from picmatch.server.work_limits import WorkLimits
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,7 @@ class ServerState:
     library: Library
     jobs: JobManager
     thumbnails: ThumbnailCache
+    limits: WorkLimits  # how many threads each kind of blocking work may use
 
 
 def get_state(request: Request) -> ServerState:

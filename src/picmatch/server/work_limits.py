@@ -1,0 +1,48 @@
+"""Bounded parallelism for the blocking work of requests, off the event loop.
+
+Each kind of blocking work runs in worker threads, behind its own limiter, so one kind cannot
+take every thread from the others:
+- `model`: decoding an upload and running the model on it, about one per CPU (more would only
+  fight over the same cores, and each one holds its decoded pixels in memory);
+- `store`: store lookups (id searches, image info, library stats), a few at a time: the store
+  answers one query at a time anyway, and waiting threads only add to the queue;
+- `files`: thumbnails and file checks.
+A queue of slow uploads therefore never delays an id search, a thumbnail or /api/health.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import anyio
+import anyio.to_thread
+
+from picmatch._sys import available_cpus
+
+T = TypeVar("T")
+
+STORE_THREADS = 4
+FILE_THREADS = 8
+
+
+@dataclass(frozen=True)
+class WorkLimits:
+    model: anyio.CapacityLimiter
+    store: anyio.CapacityLimiter
+    files: anyio.CapacityLimiter
+
+    @classmethod
+    def for_this_machine(cls) -> WorkLimits:
+        """Built inside the running event loop (the app's lifespan)."""
+        return cls(
+            model=anyio.CapacityLimiter(max(1, available_cpus())),
+            store=anyio.CapacityLimiter(STORE_THREADS),
+            files=anyio.CapacityLimiter(FILE_THREADS),
+        )
+
+
+async def run_limited(limiter: anyio.CapacityLimiter, func: Callable[..., T], *args: object) -> T:
+    """`func(*args)` in a worker thread, once `limiter` has room."""
+    return await anyio.to_thread.run_sync(func, *args, limiter=limiter)
