@@ -136,3 +136,20 @@ def _convert(name: str, raw: Any) -> Any:
         return str(raw)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"invalid value {raw!r} for setting {name!r}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class HubSettings:
+    """Where models named by a hub repository come from (the Hugging Face hub's own variables)."""
+
+    endpoint: str = "https://huggingface.co"  # HF_ENDPOINT: a mirror, or a local test server
+    offline: bool = False  # HF_HUB_OFFLINE: use the cache only, never the network
+    token: str | None = None  # HF_TOKEN: for gated or private repositories
+
+
+def hub_settings(environ: Mapping[str, str] | None = None) -> HubSettings:
+    """The hub settings from ``HF_ENDPOINT``, ``HF_HUB_OFFLINE`` and ``HF_TOKEN``."""
+    env = os.environ if environ is None else environ
+    endpoint = (env.get("HF_ENDPOINT") or HubSettings.endpoint).rstrip("/")
+    offline = env.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+    return HubSettings(endpoint, offline, env.get("HF_TOKEN") or None)

@@ -157,8 +157,9 @@ class Library:
             if self._embedder is None:
                 from picmatch.models.registry import load_embedder
 
+                options: dict[str, Any] = dict(self.params)
                 self._embedder = load_embedder(
-                    self.model_spec, cache_dir=self.cache_dir / "models", **self.params
+                    self.model_spec, cache_dir=self.cache_dir / "models", **options
                 )
             return self._embedder
 
@@ -413,4 +414,4 @@ def _check_k(k: int) -> None:
 
 
 def _best_batch(embedder: Embedder) -> int:
-    return int(getattr(embedder, "batch_size", 8) or 8)
+    return embedder.batch_size

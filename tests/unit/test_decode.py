@@ -23,11 +23,10 @@ from picmatch.images.decode import (
     DEFAULT_MAX_PIXELS,
     DecodedImage,
     decode_image,
-    fit_to_input,
     image_size,
     load_for_model,
 )
-from picmatch.models.base import Preprocess, ResizeMode
+from picmatch.images.fit import Preprocess, ResizeMode, fit_to_input
 
 RED = (255, 0, 0)
 BLUE = (0, 0, 255)

@@ -15,7 +15,7 @@ from PIL import Image
 
 import picmatch.models
 from picmatch.errors import ConfigError, ModelError
-from picmatch.models import efficientnet
+from picmatch.models import efficientnet_graph
 from picmatch.models.base import Embedder, Modality
 from picmatch.models.efficientnet import EfficientNetLite0
 from picmatch.models.registry import load_embedder
@@ -97,12 +97,12 @@ def test_second_load_reuses_the_cached_graph(
 ) -> None:
     mtime = model.model_path.stat().st_mtime_ns
     assert model.model_path.parent == cache_dir
-    assert f"conv{efficientnet.CONVERTER_VERSION}-" in model.model_path.name
+    assert f"conv{efficientnet_graph.CONVERTER_VERSION}-" in model.model_path.name
 
     def no_rebuild(*_: object) -> None:
         raise AssertionError("the graph was converted again")
 
-    monkeypatch.setattr(efficientnet, "build_graph", no_rebuild)
+    monkeypatch.setattr(efficientnet_graph, "build_graph", no_rebuild)
     again = EfficientNetLite0(cache_dir=cache_dir)
     assert again.model_path == model.model_path
     assert again.model_path.stat().st_mtime_ns == mtime
@@ -112,7 +112,9 @@ def test_second_load_reuses_the_cached_graph(
 def test_a_new_converter_version_converts_again(
     model: EfficientNetLite0, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(efficientnet, "CONVERTER_VERSION", efficientnet.CONVERTER_VERSION + 1)
+    monkeypatch.setattr(
+        efficientnet_graph, "CONVERTER_VERSION", efficientnet_graph.CONVERTER_VERSION + 1
+    )
     newer = EfficientNetLite0(cache_dir=cache_dir)
     assert newer.model_path != model.model_path and newer.model_path.is_file()
     newer.model_path.unlink()

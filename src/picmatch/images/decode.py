@@ -29,15 +29,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from typing import BinaryIO, Final, NamedTuple, assert_never
+from typing import BinaryIO, Final, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 from PIL import ExifTags, Image, ImageFile, PngImagePlugin, UnidentifiedImageError, features
 
 from picmatch.errors import ImageDecodeError, ImageTooLargeError
+from picmatch.images.fit import Preprocess, RGBImage, fit_to_input, to_array
 from picmatch.images.scan import os_error_reason
-from picmatch.models.base import Preprocess, ResizeMode, RGBImage
 
 DEFAULT_MAX_PIXELS: Final = 178_956_970
 """Largest image (width x height of the stored image) decoded by default: about 179 MP, twice
@@ -46,11 +46,8 @@ Pillow's decompression-bomb warning threshold and equal to the point where Pillo
 refusal stays in force, so a cap above it also needs ``PIL.Image.MAX_IMAGE_PIXELS`` raised."""
 
 ImageSource = str | os.PathLike[str] | bytes | BinaryIO
-_Box = tuple[float, float, float, float]
 
 WHITE: Final = (255, 255, 255)
-_RESAMPLE: Final = Image.Resampling.LANCZOS
-_REDUCING_GAP: Final = 3.0
 
 # Formats picmatch reads; the names are Pillow's. MPO is how Pillow opens many camera JPEGs.
 _WANTED_FORMATS: Final = ("JPEG", "MPO", "PNG", "GIF", "WEBP", "BMP", "DIB", "TIFF", "HEIF", "AVIF")
@@ -115,7 +112,7 @@ def decode_image(
     Raises `ImageTooLargeError` above `max_pixels` and `ImageDecodeError` for anything unreadable.
     """
     decoded = _decode_rgb(source, max_pixels=max_pixels, min_side=min_side)
-    return DecodedImage(_to_array(decoded.image), decoded.width, decoded.height, decoded.taken_at)
+    return DecodedImage(to_array(decoded.image), decoded.width, decoded.height, decoded.taken_at)
 
 
 def load_for_model(
@@ -141,27 +138,6 @@ def image_size(source: ImageSource) -> tuple[int, int]:
         cheap = not (isinstance(img, PngImagePlugin.PngImageFile) and "exif" not in img.info)
         orientation = _orientation(_read_exif(img)) if cheap else 1
     return (height, width) if orientation in _SWAPS_SIDES else (width, height)
-
-
-def fit_to_input(image: Image.Image | RGBImage, preprocess: Preprocess) -> RGBImage:
-    """Resize `image` to the model's square input: `preprocess.size` x `preprocess.size` x 3 uint8.
-
-    SQUASH ignores the aspect ratio; CENTER_CROP fills the square from the centre of the image;
-    PAD fits the whole image and fills the rest with the model's mean colour (zero after
-    normalisation, the most neutral input; mid grey for mean 0.5).
-    """
-    img = _as_rgb_image(image)
-    size = preprocess.size
-    match preprocess.resize:
-        case ResizeMode.SQUASH:
-            out = _resize(img, (size, size))
-        case ResizeMode.CENTER_CROP:
-            out = _resize(img, (size, size), box=_centre_square(img.size))
-        case ResizeMode.PAD:
-            out = _pad(img, size, _mean_colour(preprocess))
-        case _:
-            assert_never(preprocess.resize)
-    return _to_array(out)
 
 
 def _decode_rgb(source: ImageSource, *, max_pixels: int, min_side: int | None) -> _Decoded:
@@ -313,10 +289,6 @@ def _float_to_uint8(samples: npt.NDArray[np.float64]) -> npt.NDArray[np.uint8]:
     return np.rint(np.clip(scaled, 0.0, 255.0)).astype(np.uint8)
 
 
-def _to_array(img: Image.Image) -> RGBImage:
-    return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
-
-
 def _read_exif(img: Image.Image) -> Image.Exif:
     try:
         return img.getexif()
@@ -364,36 +336,3 @@ def _exif_text(value: object) -> str:
     if isinstance(value, bytes):
         value = value.decode("ascii", "replace")
     return value.strip("\x00 ") if isinstance(value, str) else ""
-
-
-def _as_rgb_image(image: Image.Image | RGBImage) -> Image.Image:
-    if isinstance(image, Image.Image):
-        return image if image.mode == "RGB" else _to_rgb(image, "<image>")
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"expected an H x W x 3 uint8 array, got {image.shape} {image.dtype}")
-    return Image.fromarray(np.ascontiguousarray(image))
-
-
-def _resize(img: Image.Image, size: tuple[int, int], box: _Box | None = None) -> Image.Image:
-    return img.resize(size, _RESAMPLE, box=box, reducing_gap=_REDUCING_GAP)
-
-
-def _centre_square(size: tuple[int, int]) -> _Box:
-    width, height = size
-    side = min(width, height)
-    left, top = (width - side) / 2, (height - side) / 2
-    return (left, top, left + side, top + side)
-
-
-def _pad(img: Image.Image, size: int, colour: tuple[int, int, int]) -> Image.Image:
-    width, height = img.size
-    scale = size / max(width, height)
-    inner = (max(1, round(width * scale)), max(1, round(height * scale)))
-    canvas = Image.new("RGB", (size, size), colour)
-    canvas.paste(_resize(img, inner), ((size - inner[0]) // 2, (size - inner[1]) // 2))
-    return canvas
-
-
-def _mean_colour(preprocess: Preprocess) -> tuple[int, int, int]:
-    red, green, blue = (min(255, max(0, round(m * 255))) for m in preprocess.mean)
-    return (red, green, blue)

@@ -1,17 +1,33 @@
-"""The `Embedder` contract: pixels (or text) in, L2-normalised float32 vectors out."""
+"""The `Embedder` contract: pixels (or text) in, L2-normalised float32 vectors out.
+
+Every family (efficientnet.py, clip.py, onnx_generic.py) implements it and passes
+tests/contract/test_embedder_contract.py.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
+from picmatch.images.fit import Preprocess, ResizeMode, RGBImage
+
 FloatArray = npt.NDArray[np.float32]
-RGBImage = npt.NDArray[np.uint8]  # H x W x 3, uint8
+
+__all__ = [
+    "Embedder",
+    "FlipMode",
+    "FloatArray",
+    "Modality",
+    "Preprocess",
+    "RGBImage",
+    "ResizeMode",
+    "l2_normalize",
+    "power_normalize",
+]
 
 
 class Modality(StrEnum):
@@ -19,29 +35,11 @@ class Modality(StrEnum):
     TEXT = "text"
 
 
-class ResizeMode(StrEnum):
-    """How an image of any aspect ratio becomes the model's square input."""
-
-    SQUASH = "squash"  # resize both sides to the input size, ignoring the aspect ratio
-    CENTER_CROP = "center_crop"  # resize the short side, then crop the centre
-    PAD = "pad"  # resize the long side, pad the rest
-
-
 class FlipMode(StrEnum):
     """Whether a descriptor also looks at the mirrored image (costs a second model run)."""
 
     NONE = "none"  # the image as it is
     MEAN = "mean"  # the sum of the image's and its mirror's embeddings: mirror-invariant
-
-
-@dataclass(frozen=True)
-class Preprocess:
-    """Facts about the input an embedder expects; the decoder and the embedder share them."""
-
-    size: int  # square input side in pixels
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    resize: ResizeMode = ResizeMode.CENTER_CROP
 
 
 @runtime_checkable
@@ -61,6 +59,11 @@ class Embedder(Protocol):
 
     @property
     def preprocess(self) -> Preprocess: ...
+
+    @property
+    def batch_size(self) -> int:
+        """Images per model call: what the indexer batches by."""
+        ...
 
     def embed_images(self, images: Sequence[RGBImage]) -> FloatArray:
         """Embed RGB uint8 images (any size; resized per `preprocess`). Rows are L2-normalised."""

@@ -6,8 +6,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from picmatch.config import HubSettings
 from picmatch.errors import ConfigError
 from picmatch.models.base import Embedder
+from picmatch.models.hub import DownloadProgress
 
 DEFAULT_SPEC = "efficientnet-lite0"
 
@@ -18,10 +20,33 @@ def _efficientnet_lite0(spec: str, cache_dir: Path | None, **options: Any) -> Em
     return EfficientNetLite0(cache_dir=cache_dir, **options)
 
 
-# Exact spec names. Scheme specs (``clip:...``, ``onnx:...``) will get their own table.
+def _clip(location: str, cache_dir: Path | None, **options: Any) -> Embedder:
+    from picmatch.models.clip import ClipEmbedder
+
+    return ClipEmbedder(location, cache_dir=cache_dir or _default_cache(), **options)
+
+
+def _onnx(location: str, cache_dir: Path | None, **options: Any) -> Embedder:
+    from picmatch.models.onnx_generic import OnnxImageEmbedder
+
+    return OnnxImageEmbedder(location, cache_dir=cache_dir or _default_cache(), **options)
+
+
+def _default_cache() -> Path:
+    from picmatch.models.onnx_runtime import default_cache_dir
+
+    return default_cache_dir()
+
+
+# Exact spec names, and schemes (``clip:LOCATION``) whose factory takes the location.
 _NAMED: dict[str, Callable[..., Embedder]] = {
     "efficientnet-lite0": _efficientnet_lite0,
 }
+_SCHEMES: dict[str, Callable[..., Embedder]] = {
+    "clip": _clip,
+    "onnx": _onnx,
+}
+_SCHEME_OPTIONS = frozenset({"threads", "batch_size"})
 
 _OPTIONS = frozenset({"threads", "batch_size", "resize", "power", "flip", "checkpoint"})
 _PIPELINE_OPTIONS = frozenset({"resize", "power", "flip"})  # the ones that change the vectors
@@ -41,7 +66,20 @@ _DEFAULT_PARAMS: dict[str, dict[str, str]] = {
 
 
 def valid_specs() -> list[str]:
-    return sorted(_NAMED)
+    return [*sorted(_NAMED), *(f"{scheme}:REPO_OR_PATH" for scheme in sorted(_SCHEMES))]
+
+
+def split_spec(spec: str) -> tuple[str, str] | None:
+    """(scheme, location) of a scheme spec such as ``clip:immich-app/ViT-B-32__openai``."""
+    scheme, sep, location = spec.strip().partition(":")
+    if not sep or scheme not in _SCHEMES:
+        return None
+    return scheme, location.strip()
+
+
+def is_known(spec: str) -> bool:
+    """Whether this version of picmatch can build the model named by `spec`."""
+    return spec.strip() in _NAMED or split_spec(spec) is not None
 
 
 def default_params(spec: str) -> dict[str, str]:
@@ -59,17 +97,38 @@ def check_params(spec: str, params: Mapping[str, str]) -> None:
         )
 
 
-def load_embedder(spec: str, *, cache_dir: Path | None = None, **options: Any) -> Embedder:
-    """Build the embedder named by `spec`, e.g. ``load_embedder("efficientnet-lite0")``."""
-    factory = _NAMED.get(spec.strip())
-    if factory is None:
-        raise ConfigError(
-            f"unknown model spec {spec!r}: valid specs are {', '.join(valid_specs())}"
-        )
-    unknown = sorted(set(options) - _OPTIONS)
+def load_embedder(
+    spec: str,
+    *,
+    cache_dir: Path | None = None,
+    hub: HubSettings | None = None,
+    download_progress: DownloadProgress | None = None,
+    **options: Any,
+) -> Embedder:
+    """Build the embedder named by `spec`, e.g. ``load_embedder("efficientnet-lite0")`` or
+    ``load_embedder("clip:immich-app/ViT-B-32__openai")`` (downloaded once into `cache_dir`)."""
+    scheme = split_spec(spec)
+    if scheme is None:
+        factory = _NAMED.get(spec.strip())
+        if factory is None:
+            raise ConfigError(
+                f"unknown model spec {spec!r}: valid specs are {', '.join(valid_specs())}"
+            )
+        _check_options(spec, options, _OPTIONS)
+        return factory(spec.strip(), cache_dir, **options)
+    name, location = scheme
+    _check_options(spec, options, _SCHEME_OPTIONS)
+    if not location:
+        raise ConfigError(f"{spec!r} names no model: use {name}:OWNER/NAME or {name}:/path")
+    return _SCHEMES[name](
+        location, cache_dir, hub=hub, download_progress=download_progress, **options
+    )
+
+
+def _check_options(spec: str, options: Mapping[str, Any], allowed: frozenset[str]) -> None:
+    unknown = sorted(set(options) - allowed)
     if unknown:
         raise ConfigError(
             f"unknown model option(s) {', '.join(unknown)} for {spec}: "
-            f"valid options are {', '.join(sorted(_OPTIONS))}"
+            f"valid options are {', '.join(sorted(allowed))}"
         )
-    return factory(spec.strip(), cache_dir, **options)
