@@ -34,7 +34,7 @@ typecheck: install
 	$(BIN)/mypy
 
 test: install browser lint typecheck
-	$(BIN)/pytest -q
+	scripts/isolated.sh $(BIN)/pytest -q
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache .mypy_cache .ruff_cache

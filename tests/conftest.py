@@ -1,4 +1,4 @@
-"""Shared fixtures: a folder of real photos, a library folder, one model cache per run."""
+"""Shared fixtures: real photos, a library folder, one model cache and one Milvus server per run."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.imagegen import write_photos
+from tests.milvus_server import MilvusServer, drop_database, loopback_only, served
 
 
 @pytest.fixture(scope="session")
@@ -44,3 +45,24 @@ def open_lib(library_dir: Path, model_cache: Path) -> Iterator[object]:
     yield _open
     for lib in libs:
         lib.close()
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilvusServer]:
+    if not loopback_only():
+        reason = (
+            "the Milvus tests start a server that binds every interface, so they run only in a "
+            "loopback-only network namespace: run `make test` as root (scripts/isolated.sh)"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(reason)  # CI runs them all; none may be skipped there
+        pytest.skip(reason)
+    yield from served(tmp_path_factory.mktemp("milvus"))
+
+
+@pytest.fixture
+def milvus_url(milvus_server: MilvusServer) -> Iterator[str]:
+    """A store URL naming a fresh, empty database on the session's Milvus server."""
+    url = milvus_server.url()
+    yield url
+    drop_database(url)

@@ -44,6 +44,7 @@ class Settings:
     library: Path = field(default_factory=default_library_dir)
     model: str = DEFAULT_MODEL
     store: str | None = None  # store URL; None = sqlite inside the library folder
+    store_token: str | None = None  # credentials of a networked store (Milvus: user:password)
     cache_dir: Path = field(default_factory=default_cache_dir)
     workers: int | None = None  # decode processes; None = one per CPU
     batch_size: int | None = None  # None = the model's best batch for this CPU
@@ -62,6 +63,7 @@ _ENV = {
     "library": "PICMATCH_LIBRARY",
     "model": "PICMATCH_MODEL",
     "store": "PICMATCH_STORE",
+    "store_token": "PICMATCH_STORE_TOKEN",
     "cache_dir": "PICMATCH_CACHE_DIR",
     "workers": "PICMATCH_WORKERS",
     "batch_size": "PICMATCH_BATCH_SIZE",

@@ -152,8 +152,6 @@ class DupeActions:
 
     def _refresh(self, old: str, new: str) -> None:
         """Point the record of `old` at `new` (same vector), with the file's current stat."""
-        if self.store.get_space(self.space) is None:
-            return
         found = self.store.get(self.space, [record_id(old)])
         if not found:
             return

@@ -98,13 +98,12 @@ def find_duplicates(
     ids: list[int] = []
     payloads: list[Payload] = []
     chunks = []
-    if store.get_space(space) is not None:
-        for batch in store.iter_records(space):
-            kept = [r for r in batch if scope.wants(r.payload.path)]
-            ids += [r.id for r in kept]
-            payloads += [r.payload for r in kept]
-            if kept:
-                chunks.append(np.stack([r.vector for r in kept]).astype(np.float32))
+    for batch in store.iter_records(space):
+        kept = [r for r in batch if scope.wants(r.payload.path)]
+        ids += [r.id for r in kept]
+        payloads += [r.payload for r in kept]
+        if kept:
+            chunks.append(np.stack([r.vector for r in kept]).astype(np.float32))
     if len(ids) < 2:
         return DupeReport(chosen, thresholds.explain(), KEEPER_RULE, len(ids), 0, 0.0, ())
     vectors = np.concatenate(chunks)

@@ -30,7 +30,6 @@ from picmatch.store.base import (
     SearchFilter,
     SpaceInfo,
     VectorStore,
-    path_in_folder,
 )
 
 if TYPE_CHECKING:
@@ -51,6 +50,7 @@ def open_library(
     create: bool = True,
     model: str | None = None,
     store: str | None = None,
+    store_token: str | None = None,
     params: Mapping[str, str] | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     workers: int | None = None,
@@ -61,6 +61,8 @@ def open_library(
 
     `params` are the pipeline parameters a new library records (default: the model's current
     `default_params`); an existing library keeps its own, and asking for others is an error.
+    `store` is the store URL of a new library (default: SQLite inside it); `store_token` holds
+    the credentials of a networked store, which never go into the URL or `library.json`.
     """
     if path is None:
         from picmatch.config import default_library_dir
@@ -92,6 +94,7 @@ def open_library(
         workers=workers,
         batch_size=batch_size,
         max_pixels=max_pixels,
+        store_token=store_token,
     )
 
 
@@ -102,6 +105,7 @@ def open_with_settings(settings: Settings, *, create: bool) -> Library:
         create=create,
         model=settings.model if create else None,
         store=settings.store,
+        store_token=settings.store_token,
         cache_dir=settings.cache_dir,
         workers=settings.workers,
         batch_size=settings.batch_size,
@@ -121,6 +125,7 @@ class Library:
         workers: int | None,
         batch_size: int | None,
         max_pixels: int,
+        store_token: str | None = None,
     ) -> None:
         from picmatch.store.registry import open_store
 
@@ -130,7 +135,9 @@ class Library:
         self.workers = workers
         self.batch_size = batch_size
         self.max_pixels = max_pixels
-        self.store: VectorStore = open_store(manifest["store"] or folder / "store")
+        self.store: VectorStore = open_store(
+            manifest["store"] or folder / "store", token=store_token
+        )
         self.space = space_name(self.model_spec)
         self._embedder: Embedder | None = None
         self._evidence: EvidenceCache | None = None
@@ -200,10 +207,8 @@ class Library:
     def remove(self, paths: Sequence[str | os.PathLike[str]]) -> int:
         """Drop files and folders (and roots) from the library; returns the number of images."""
         targets = [str(Path(p).expanduser().absolute()) for p in paths]
-        if self.store.get_space(self.space) is None:
-            return 0
         flt = SearchFilter(path_prefixes=tuple(targets))
-        ids = [i for i, p in self.store.iter_payloads(self.space) if flt.accepts(i, p.path)]
+        ids = self.store.ids_in_folders(self.space, targets)
         self.store.delete(self.space, ids)
         kept = [r for r in self._manifest.get("roots", []) if not flt.accepts(-1, r)]
         self._manifest["roots"] = kept
@@ -250,8 +255,6 @@ class Library:
         exclude: Collection[int] = (),
     ) -> list[Hit]:
         _check_k(k)
-        if self.store.get_space(self.space) is None:
-            return []
         prefixes = tuple(str(Path(f).expanduser().absolute()) for f in folders)
         flt = SearchFilter(prefixes, frozenset(exclude)) if prefixes or exclude else None
         hits = self.store.search(self.space, np.atleast_2d(vector), k, flt)[0]
@@ -311,8 +314,6 @@ class Library:
     # lookups and stats
 
     def image_info(self, image_id: int) -> ImageInfo | None:
-        if self.store.get_space(self.space) is None:
-            return None
         records = self.store.get(self.space, [image_id])
         if not records:
             return None
@@ -327,7 +328,7 @@ class Library:
         return found
 
     def count(self) -> int:
-        return self.store.count(self.space) if self.store.get_space(self.space) else 0
+        return self.store.count(self.space)
 
     def stats(self) -> LibraryStats:
         return LibraryStats(
@@ -360,8 +361,6 @@ class Library:
         )
 
     def _stored_vector(self, path: Path) -> FloatArray | None:
-        if self.store.get_space(self.space) is None:
-            return None
         records = self.store.get(self.space, [record_id(str(path))])
         if not records:
             return None
@@ -375,7 +374,7 @@ class Library:
         return records[0].vector
 
     def _require_space_records(self, ids: list[int]) -> list[FloatArray]:
-        records = self.store.get(self.space, ids) if self.store.get_space(self.space) else []
+        records = self.store.get(self.space, ids)
         if len(records) != len(ids):
             raise NotIndexedError(f"no image with id {ids[0]} in this library")
         return [r.vector for r in records]
@@ -394,8 +393,7 @@ class Library:
         missing = [r for r in roots if not Path(r).exists()]
         if not missing:
             return
-        paths = [p.path for _, p in self.store.iter_payloads(self.space)]
-        emptied = {r for r in missing if not any(path_in_folder(p, r) for p in paths)}
+        emptied = {r for r in missing if not self.store.ids_in_folders(self.space, [r])}
         self._manifest["roots"] = [r for r in roots if r not in emptied]
         self._save_manifest()
 

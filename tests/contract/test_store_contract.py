@@ -1,4 +1,5 @@
-"""One contract suite for every `VectorStore` backend, run against the real backend."""
+"""One contract suite for every `VectorStore` backend, run against the real backends: SQLite in a
+temp folder and a real Milvus server (tests/milvus_server.py)."""
 
 from __future__ import annotations
 
@@ -11,18 +12,30 @@ import pytest
 from picmatch.errors import ConfigError, SpaceMismatchError, StoreError
 from picmatch.store.base import Metric, Payload, Record, SearchFilter, SpaceInfo, VectorStore
 from picmatch.store.registry import open_store
+from tests.milvus_server import TOKEN
 
 DIM = 16
 SPACE = SpaceInfo("test_space", DIM, Metric.COSINE, "test-model", {"resize": "squash"})
 
 
-def _urls(tmp_path: Path) -> dict[str, str]:
-    return {"sqlite": f"sqlite://{tmp_path / 'store'}"}
+BACKENDS = ["sqlite", pytest.param("milvus", marks=pytest.mark.milvus)]
 
 
-@pytest.fixture(params=["sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStore]:
-    s = open_store(_urls(tmp_path)[request.param])
+@pytest.fixture(params=BACKENDS)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "milvus":
+        url: str = request.getfixturevalue("milvus_url")
+        return url
+    return f"sqlite://{tmp_path / 'store'}"
+
+
+def connect(url: str) -> VectorStore:
+    return open_store(url, token=TOKEN if url.startswith("milvus") else None)
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[VectorStore]:
+    s = connect(store_url)
     s.ensure_space(SPACE)
     yield s
     s.close()
@@ -97,8 +110,6 @@ def test_space_identity_is_enforced(store: VectorStore) -> None:
         store.ensure_space(SpaceInfo(SPACE.name, 8, Metric.COSINE, "test-model"))
     with pytest.raises(SpaceMismatchError):
         store.upsert(SPACE.name, records(np.ones((1, 8), np.float32)))
-    with pytest.raises(StoreError):
-        store.count("no_such_space")
     assert store.ensure_space(SPACE) == store.get_space(SPACE.name)
 
 
@@ -109,26 +120,24 @@ def test_drop_space(store: VectorStore) -> None:
     assert store.list_spaces() == []
 
 
-def test_reopen_sees_everything(tmp_path: Path) -> None:
-    url = _urls(tmp_path)["sqlite"]
+def test_reopen_sees_everything(store_url: str) -> None:
     vectors = unit_vectors(200)
-    first = open_store(url)
+    first = connect(store_url)
     first.ensure_space(SPACE)
     first.upsert(SPACE.name, records(vectors))
     first.search(SPACE.name, vectors[:1], k=1)
     first.flush()
     first.delete(SPACE.name, [7])  # written after the flush: the saved index is stale
     first.close()
-    second = open_store(url)
+    second = connect(store_url)
     assert second.count(SPACE.name) == 199
     hits = second.search(SPACE.name, vectors[5:8], k=1)
     assert [row[0].id for row in hits[:2]] == [5, 6]
     assert hits[2][0].id != 7
 
 
-def test_two_handles_see_each_others_writes(tmp_path: Path) -> None:
-    url = _urls(tmp_path)["sqlite"]
-    a, b = open_store(url), open_store(url)
+def test_two_handles_see_each_others_writes(store_url: str) -> None:
+    a, b = connect(store_url), connect(store_url)
     a.ensure_space(SPACE)
     vectors = unit_vectors(20)
     a.upsert(SPACE.name, records(vectors[:10]))
@@ -142,8 +151,13 @@ def test_two_handles_see_each_others_writes(tmp_path: Path) -> None:
 
 
 def test_unknown_scheme_lists_valid_ones() -> None:
-    with pytest.raises(ConfigError, match="sqlite"):
+    with pytest.raises(ConfigError, match=r"sqlite.*milvus"):
         open_store("redis://localhost")
+
+
+def test_credentials_stay_out_of_store_urls() -> None:
+    with pytest.raises(ConfigError, match="PICMATCH_STORE_TOKEN"):
+        open_store("milvus://root:secret@localhost:19530")
 
 
 def test_iter_records_streams_every_record_in_bounded_batches(store: VectorStore) -> None:
@@ -155,3 +169,41 @@ def test_iter_records_streams_every_record_in_bounded_batches(store: VectorStore
     assert sorted(seen) == list(range(23))
     np.testing.assert_allclose(seen[7].vector, vectors[7])
     assert seen[7].payload == store.get(SPACE.name, [7])[0].payload
+
+
+def test_a_missing_space_reads_as_empty(store: VectorStore) -> None:
+    gone = "no_such_space"
+    assert store.get_space(gone) is None
+    assert store.count(gone) == 0
+    assert store.get(gone, [1, 2]) == []
+    assert list(store.iter_payloads(gone)) == []
+    assert list(store.iter_records(gone)) == []
+    assert store.ids_in_folders(gone, ["/photos"]) == []
+    assert store.search(gone, unit_vectors(2), k=3) == [[], []]
+    store.delete(gone, [1])
+    store.drop_space(gone)
+    with pytest.raises(StoreError):
+        store.upsert(gone, records(unit_vectors(1)))
+
+
+def test_ids_in_folders_selects_inside_the_store(store: VectorStore) -> None:
+    vectors = unit_vectors(30)
+    store.upsert(SPACE.name, records(vectors[:10], "/a"))
+    store.upsert(SPACE.name, records(vectors[10:20], "/a2", start=10))
+    store.upsert(SPACE.name, records(vectors[20:], "/a/deep/er", start=20))
+    assert store.ids_in_folders(SPACE.name, ["/a"]) == [*range(10), *range(20, 30)]
+    assert store.ids_in_folders(SPACE.name, ["/a2/", "/a/deep"]) == list(range(10, 30))
+    assert store.ids_in_folders(SPACE.name, ["/a/3.jpg"]) == [3]  # a file names itself
+    assert store.ids_in_folders(SPACE.name, ["/b"]) == []
+    assert store.ids_in_folders(SPACE.name, []) == []
+    assert store.ids_in_folders(SPACE.name, ["/"]) == list(range(30))
+
+
+def test_names_that_are_not_utf8_round_trip(store: VectorStore) -> None:
+    odd = "/photos/caf\udce9/\udcff.jpg"  # bytes 0xe9 and 0xff as os.fsdecode gives them
+    p = Payload(odd, "h", 1, 2, 3, 4)
+    store.upsert(SPACE.name, [Record(9, unit_vectors(1)[0], p)])
+    assert store.get(SPACE.name, [9])[0].payload.path == odd
+    assert store.ids_in_folders(SPACE.name, ["/photos/caf\udce9"]) == [9]
+    hit = store.search(SPACE.name, unit_vectors(1), k=1, flt=SearchFilter(("/photos/caf\udce9",)))
+    assert hit[0][0].payload.path == odd

@@ -3,10 +3,16 @@
 A store holds named vector spaces. Each space remembers the model that made its vectors
 (spec, dimension, metric, pipeline parameters) and refuses vectors from anything else.
 A record is one indexed file: a stable int64 id, its vector and its payload.
+
+A space that does not exist reads as empty: `get` gives [], `iter_payloads`, `iter_records` and
+`ids_in_folders` give nothing, `count` gives 0, `search` gives one empty list per query, and
+`delete` and `drop_space` do nothing. Only `upsert` needs the space and raises StoreError without
+it. Callers therefore never ask `get_space` first, which saves a round trip on a networked store.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -14,6 +20,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
+
+from picmatch.errors import SpaceMismatchError
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -74,6 +82,30 @@ class SearchFilter:
         return any(path_in_folder(path, prefix) for prefix in self.path_prefixes)
 
 
+_SPACE_NAME = re.compile(r"^[a-z0-9_]{1,64}$")
+
+
+def valid_space_name(name: str) -> bool:
+    """Space names are plain identifiers in every backend: lowercase letters, digits and _."""
+    return bool(_SPACE_NAME.match(name))
+
+
+def check_same_space(existing: SpaceInfo, wanted: SpaceInfo) -> None:
+    """Raise SpaceMismatchError unless `wanted` describes the same vectors as `existing`."""
+    same = (existing.dim, existing.metric, existing.model_spec) == (
+        wanted.dim,
+        wanted.metric,
+        wanted.model_spec,
+    )
+    if not same or dict(existing.params) != dict(wanted.params):
+        raise SpaceMismatchError(
+            f"space {existing.name!r} holds vectors of {existing.model_spec} "
+            f"(dim {existing.dim}, {existing.metric}, {dict(existing.params)}), not of "
+            f"{wanted.model_spec} (dim {wanted.dim}, {dict(wanted.params)}); "
+            "re-index into a new library or remove this space first"
+        )
+
+
 def path_in_folder(path: str, folder: str) -> bool:
     folder = folder.rstrip("/\\")
     return path == folder or path.startswith(folder + "/") or path.startswith(folder + "\\")
@@ -81,7 +113,7 @@ def path_in_folder(path: str, folder: str) -> bool:
 
 @runtime_checkable
 class VectorStore(Protocol):
-    """Vectors plus payloads, searchable by similarity. Implementations: store/sqlite.py."""
+    """Vectors plus payloads, searchable by similarity: store/sqlite.py, store/milvus.py."""
 
     url: str
 
@@ -106,6 +138,10 @@ class VectorStore(Protocol):
         ...
 
     def iter_payloads(self, space: str) -> Iterator[tuple[int, Payload]]: ...
+
+    def ids_in_folders(self, space: str, folders: Sequence[str]) -> list[int]:
+        """Ids of the records whose path is one of `folders` or inside one (absolute paths)."""
+        ...
 
     def iter_records(self, space: str, batch: int = 4096) -> Iterator[list[Record]]:
         """Every record, vectors included, in batches of at most `batch` (bounded memory)."""

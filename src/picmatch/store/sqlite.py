@@ -9,7 +9,6 @@ the next process starts from there. A lost or stale index file is simply rebuilt
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -28,6 +27,8 @@ from picmatch.store.base import (
     SearchFilter,
     SpaceInfo,
     StoreHit,
+    check_same_space,
+    valid_space_name,
 )
 from picmatch.store.sqlite_schema import (
     DB_NAME,
@@ -39,7 +40,6 @@ from picmatch.store.sqlite_schema import (
 )
 from picmatch.store.vector_index import VectorIndex
 
-_SPACE_NAME = re.compile(r"^[a-z0-9_]{1,64}$")
 _PAYLOAD_COLUMNS = "path, content_hash, size, mtime_ns, width, height, taken_at"
 _CHUNK = 4096
 
@@ -69,12 +69,12 @@ class SqliteStore:
     # spaces
 
     def ensure_space(self, info: SpaceInfo) -> SpaceInfo:
-        if not _SPACE_NAME.match(info.name):
+        if not valid_space_name(info.name):
             raise StoreError(f"invalid space name {info.name!r}: use lowercase letters, digits, _")
         with self._lock:
             existing = self.get_space(info.name)
             if existing is not None:
-                _check_same_space(existing, info)
+                check_same_space(existing, info)
                 return existing
             with self._write():
                 self._db.execute(
@@ -110,7 +110,8 @@ class SqliteStore:
 
     def drop_space(self, name: str) -> None:
         with self._lock:
-            self._require(name)
+            if self._dim(name) is None:
+                return
             with self._write():
                 self._db.execute("DELETE FROM spaces WHERE name = ?", (name,))
                 self._db.execute(f'DROP TABLE "records_{name}"')
@@ -142,7 +143,8 @@ class SqliteStore:
         if not id_list:
             return
         with self._lock:
-            self._require(space)
+            if self._dim(space) is None:
+                return
             with self._write():
                 seq = self._bump(space)
                 self._db.executemany(f'DELETE FROM "records_{space}" WHERE id = ?', id_list)
@@ -152,7 +154,9 @@ class SqliteStore:
 
     def get(self, space: str, ids: Sequence[int]) -> list[Record]:
         with self._lock:
-            dim = self._require(space)
+            dim = self._dim(space)
+            if dim is None:
+                return []
             found: dict[int, Record] = {}
             for chunk in _chunks([int(i) for i in ids]):
                 marks = ",".join("?" * len(chunk))
@@ -166,7 +170,8 @@ class SqliteStore:
 
     def iter_payloads(self, space: str) -> Iterator[tuple[int, Payload]]:
         with self._lock:
-            self._require(space)
+            if self._dim(space) is None:
+                return
             rows = self._db.execute(
                 f'SELECT id, {_PAYLOAD_COLUMNS} FROM "records_{space}" ORDER BY id'
             ).fetchall()
@@ -178,7 +183,9 @@ class SqliteStore:
         while True:
             after = "" if last is None else f"WHERE id > {int(last)}"
             with self._lock:
-                dim = self._require(space)
+                dim = self._dim(space)
+                if dim is None:
+                    return
                 rows = self._db.execute(
                     f'SELECT id, {_PAYLOAD_COLUMNS}, vector FROM "records_{space}" '
                     f"{after} ORDER BY id LIMIT ?",
@@ -189,9 +196,16 @@ class SqliteStore:
             yield [Record(r[0], _vector(r[8], dim), _payload(r[1:8])) for r in rows]
             last = rows[-1][0]
 
+    def ids_in_folders(self, space: str, folders: Sequence[str]) -> list[int]:
+        with self._lock:
+            if self._dim(space) is None or not folders:
+                return []
+            return self._ids_in(space, folders)
+
     def count(self, space: str) -> int:
         with self._lock:
-            self._require(space)
+            if self._dim(space) is None:
+                return 0
             (n,) = self._db.execute(f'SELECT COUNT(*) FROM "records_{space}"').fetchone()
         return int(n)
 
@@ -204,7 +218,9 @@ class SqliteStore:
             raise StoreError(f"k must be at least 1, got {k}")
         queries = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
         with self._lock:
-            dim = self._require(space)
+            dim = self._dim(space)
+            if dim is None:
+                return [[] for _ in queries]
             if queries.shape[1] != dim:
                 raise SpaceMismatchError(
                     f"query vectors have dimension {queries.shape[1]}, space {space!r} has {dim}"
@@ -247,11 +263,18 @@ class SqliteStore:
         return _Transaction(self._db)
 
     def _require(self, space: str) -> int:
+        dim = self._dim(space)
+        if dim is None:
+            raise StoreError(f"no vector space named {space!r} in {self.folder}")
+        return dim
+
+    def _dim(self, space: str) -> int | None:
+        """The space's dimension, or None where there is no such space."""
         dim = self._dims.get(space)
         if dim is None:
             info = self.get_space(space)
             if info is None:
-                raise StoreError(f"no vector space named {space!r} in {self.folder}")
+                return None
             dim = self._dims[space] = info.dim
         return dim
 
@@ -297,21 +320,24 @@ class SqliteStore:
         index.generation = generation
 
     def _allowed_ids(self, space: str, flt: SearchFilter | None) -> npt.NDArray[np.int64] | None:
-        """Ids inside the filter's folders (an indexed range query); None: no folder filter.
+        """Ids inside the filter's folders; None: no folder filter.
         Excluded ids are left to the index, which drops them without listing every record."""
         if flt is None or not flt.path_prefixes:
             return None
+        return np.array(self._ids_in(space, flt.path_prefixes), dtype=np.int64)
+
+    def _ids_in(self, space: str, folders: Sequence[str]) -> list[int]:
+        """Sorted ids inside `folders`, by an indexed range query on the path."""
+        flt = SearchFilter(path_prefixes=tuple(folders))
         rows = []
-        for prefix in flt.path_prefixes:
+        for prefix in folders:
             folder = prefix.rstrip("/")
             rows += self._db.execute(
                 f'SELECT id, path FROM "records_{space}" '
                 "WHERE path = ? OR (path >= ? AND path < ?)",
                 (path_key(folder), path_key(folder + "/"), path_key(folder + "0")),
             ).fetchall()
-        return np.array(
-            sorted({i for i, path in rows if flt.accepts(i, path_text(path))}), dtype=np.int64
-        )
+        return sorted({i for i, path in rows if flt.accepts(i, path_text(path))})
 
     def _payloads(self, space: str, ids: set[int]) -> dict[int, Payload]:
         out: dict[int, Payload] = {}
@@ -348,21 +374,6 @@ class _Transaction:
         self._db.execute("ROLLBACK")
         if isinstance(exc, sqlite3.Error):
             raise StoreError(f"cannot write to the store: {exc}") from exc
-
-
-def _check_same_space(existing: SpaceInfo, wanted: SpaceInfo) -> None:
-    same = (existing.dim, existing.metric, existing.model_spec) == (
-        wanted.dim,
-        wanted.metric,
-        wanted.model_spec,
-    )
-    if not same or dict(existing.params) != dict(wanted.params):
-        raise SpaceMismatchError(
-            f"space {existing.name!r} holds vectors of {existing.model_spec} "
-            f"(dim {existing.dim}, {existing.metric}, {dict(existing.params)}), not of "
-            f"{wanted.model_spec} (dim {wanted.dim}, {dict(wanted.params)}); "
-            "re-index into a new library or remove this space first"
-        )
 
 
 def _space_from_row(row: tuple[str, int, str, str, str, int]) -> SpaceInfo:
