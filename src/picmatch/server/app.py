@@ -17,7 +17,13 @@ from picmatch import __version__
 from picmatch.config import Settings
 from picmatch.indexer import IndexReport, ProgressCallback
 from picmatch.library import Library, open_with_settings
-from picmatch.server import routes_images, routes_jobs, routes_library, routes_search
+from picmatch.server import (
+    routes_dupes,
+    routes_images,
+    routes_jobs,
+    routes_library,
+    routes_search,
+)
 from picmatch.server.host_check import HostCheckMiddleware, allowed_host_names
 from picmatch.server.http_errors import install_error_handlers
 from picmatch.server.jobs import JobManager
@@ -58,7 +64,7 @@ def create_app(settings: Settings, *, library: Library | None = None) -> FastAPI
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(CatchAllMiddleware)  # added last: outermost, sees every error
     app.include_router(routes_library.health_router)
-    for module in (routes_library, routes_search, routes_images, routes_jobs):
+    for module in (routes_library, routes_search, routes_images, routes_jobs, routes_dupes):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_api_route("/", _page, include_in_schema=False)
