@@ -68,6 +68,7 @@ def create_app(settings: Settings, *, library: Library | None = None) -> FastAPI
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_api_route("/", _page, include_in_schema=False)
+    app.add_api_route("/dupes", _dupes_page, include_in_schema=False)
     return app
 
 
@@ -125,3 +126,7 @@ def _index_runner(library: Library) -> Callable[[str, ProgressCallback], IndexRe
 
 async def _page() -> FileResponse:
     return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+async def _dupes_page() -> FileResponse:
+    return FileResponse(STATIC_DIR / "dupes.html", headers={"Cache-Control": "no-cache"})
