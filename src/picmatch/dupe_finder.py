@@ -120,7 +120,7 @@ def find_duplicates(
         known,
         digests,
         k=NEIGHBOURS,
-        min_score=min(thresholds.strong, thresholds.floor),
+        min_score=min(thresholds.strong, thresholds.floor, thresholds.margin_floor),
         max_distance=thresholds.max_distance,
     )
     pairs = pairs.select(accepted(pairs, thresholds))

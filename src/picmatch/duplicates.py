@@ -4,7 +4,10 @@ Two evidences decide a pair, because they fail on opposite edits: the embedding 
 survives crops, mirrors, rotations and captions; the perceptual-hash distance survives blur,
 recompression, small resizes and greyscale, where the embedding drifts. A pair is accepted when
 its score alone is high enough, or its hash is close *and* its score is above a floor (alone, a
-close hash also matches unrelated flat images, such as clip-art on white).
+close hash also matches unrelated flat images, such as clip-art on white), or its score stands
+far above both images' background (the score each has with its 20th nearest neighbour): a
+rotated copy scores lower than siblings such as two letters of one font, but its siblings
+score with everything around them, while the copy stands out from its neighbourhood.
 
 Grouping never chains: accepted pairs form stars around a centre (the member with the most
 accepted pairs), so every member matches the centre directly; a member that matches another
@@ -31,6 +34,7 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float32]
 
 LOSSLESS = frozenset({".png", ".tif", ".tiff", ".bmp", ".gif", ".ppm", ".pgm", ".jxl"})
+BACKGROUND_RANK = 20  # an image's background: its score with its 20th nearest neighbour
 KEEPER_RULE = (
     "keeper: inside --keep-in, then most pixels, then lossless over lossy format, "
     "then largest file, then oldest"
@@ -45,25 +49,34 @@ class Tier(StrEnum):
 
 @dataclass(frozen=True)
 class Thresholds:
-    """A pair is accepted when score >= strong, or distance <= max_distance and score >= floor."""
+    """A pair is accepted when score >= strong, or distance <= max_distance and score >= floor,
+    or score >= margin_floor and its margin (score above both images' background) >= margin."""
 
     strong: float
     floor: float
     max_distance: int
+    margin_floor: float = 2.0  # above any score: no margin path
+    margin: float = 2.0
 
     def explain(self) -> str:
-        return (
+        text = (
             f"a pair counts when its embedding score is >= {self.strong:.2f}, or its hash "
             f"distance is <= {self.max_distance} of 64 bits and its score is >= {self.floor:.2f}"
         )
+        if self.margin_floor <= 1.0:
+            text += (
+                f", or its score is >= {self.margin_floor:.2f} and stands {self.margin:.2f} above "
+                f"what both images score with their {BACKGROUND_RANK}th nearest neighbour"
+            )
+        return text
 
 
 # Chosen on the tuning half of the planted set of benchmarks/dupes_quality.py (see its report);
 # the held-out half gives the figures in the README.
 TIER_THRESHOLDS: dict[Tier, Thresholds] = {
     Tier.EXACT: Thresholds(strong=0.995, floor=0.995, max_distance=0),
-    Tier.COPY: Thresholds(strong=0.86, floor=0.50, max_distance=12),
-    Tier.SIMILAR: Thresholds(strong=0.75, floor=0.45, max_distance=14),
+    Tier.COPY: Thresholds(0.86, 0.50, 8, margin_floor=0.75, margin=0.25),
+    Tier.SIMILAR: Thresholds(0.75, 0.45, 14, margin_floor=0.60, margin=0.20),
 }
 
 
@@ -76,20 +89,27 @@ class Pairs:
     score: FloatArray  # cosine similarity of the embeddings
     distance: IntArray  # pHash Hamming distance (direct or mirrored), 64 where unknown
     same_bytes: npt.NDArray[np.bool_]
+    margin: FloatArray  # score minus the higher background of the two images (-2: unknown)
 
     def __len__(self) -> int:
         return len(self.i)
 
     def select(self, mask: npt.NDArray[np.bool_]) -> Pairs:
         return Pairs(
-            self.i[mask], self.j[mask], self.score[mask], self.distance[mask], self.same_bytes[mask]
+            self.i[mask],
+            self.j[mask],
+            self.score[mask],
+            self.distance[mask],
+            self.same_bytes[mask],
+            self.margin[mask],
         )
 
 
 def accepted(pairs: Pairs, thresholds: Thresholds) -> npt.NDArray[np.bool_]:
     by_score = pairs.score >= thresholds.strong
     by_hash = (pairs.distance <= thresholds.max_distance) & (pairs.score >= thresholds.floor)
-    mask: npt.NDArray[np.bool_] = by_score | by_hash | pairs.same_bytes
+    by_margin = (pairs.score >= thresholds.margin_floor) & (pairs.margin >= thresholds.margin)
+    mask: npt.NDArray[np.bool_] = by_score | by_hash | by_margin | pairs.same_bytes
     return mask
 
 
@@ -218,6 +238,7 @@ def merge_pairs(parts: Sequence[Pairs]) -> Pairs:
         np.concatenate([p.score for p in parts]).astype(np.float32),
         np.concatenate([p.distance for p in parts]).astype(np.int64),
         np.concatenate([p.same_bytes for p in parts]).astype(bool),
+        np.concatenate([p.margin for p in parts]).astype(np.float32),
     )
     keep = np.zeros(len(keys), dtype=bool)
     keep[first] = True

@@ -11,7 +11,8 @@ def pairs_of(edges: list[tuple[int, int]], score: float = 0.9) -> Pairs:
     i = np.array([a for a, _ in edges], dtype=np.int64)
     j = np.array([b for _, b in edges], dtype=np.int64)
     n = len(edges)
-    return Pairs(i, j, np.full(n, score, np.float32), np.full(n, 64), np.zeros(n, bool))
+    scores = np.full(n, score, np.float32)
+    return Pairs(i, j, scores, np.full(n, 64), np.zeros(n, bool), np.zeros(n, np.float32))
 
 
 def test_a_chain_does_not_become_one_group() -> None:
@@ -40,3 +41,28 @@ def test_keeper_rule_pixels_then_lossless_then_size_then_age() -> None:
     assert choose_keeper([new, old]) == 1
     protected = FileFacts("/ref/p.jpg", 1, 1, 1, 9, protected=True)
     assert choose_keeper([big, protected]) == 1
+
+
+def test_a_pair_counts_by_score_by_hash_with_a_floor_or_by_margin() -> None:
+    from picmatch.duplicates import TIER_THRESHOLDS, Tier, accepted
+
+    copy = TIER_THRESHOLDS[Tier.COPY]
+    rows = [  # (score, hash distance, margin): accepted?
+        (copy.strong, 64, -1.0, True),  # the score alone
+        (copy.strong - 0.01, 64, -1.0, False),
+        (copy.floor, copy.max_distance, -1.0, True),  # a close hash, with the floor
+        (copy.floor - 0.01, 0, -1.0, False),  # a close hash alone never counts
+        (copy.margin_floor, 64, copy.margin, True),  # standing out from the background
+        (copy.margin_floor, 64, copy.margin - 0.01, False),
+        (copy.margin_floor - 0.01, 64, 1.0, False),
+    ]
+    n = len(rows)
+    pairs = Pairs(
+        np.arange(n, dtype=np.int64),
+        np.arange(n, dtype=np.int64) + n,
+        np.array([r[0] for r in rows], np.float32),
+        np.array([r[1] for r in rows], np.int64),
+        np.zeros(n, bool),
+        np.array([r[2] for r in rows], np.float32),
+    )
+    assert accepted(pairs, copy).tolist() == [r[3] for r in rows]
