@@ -9,7 +9,12 @@ from types import TracebackType
 from picmatch._sys import display_path
 from picmatch.indexer import IndexReport, Phase, Progress
 
-_LABELS = {Phase.SCAN: "scanning", Phase.HASH: "checking changes", Phase.EMBED: "embedding"}
+_LABELS = {
+    Phase.WAIT: "waiting for another run on this library",
+    Phase.SCAN: "scanning",
+    Phase.HASH: "checking changes",
+    Phase.EMBED: "embedding",
+}
 MAX_LISTED_SKIPS = 20
 
 

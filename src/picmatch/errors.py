@@ -73,3 +73,23 @@ class NotIndexedError(PicmatchError):
     """A path or id is not in the library."""
 
     exit_code = 8
+
+
+class FormatError(PicmatchError):
+    """A library or store was written by a newer picmatch, in a format this one cannot read."""
+
+    exit_code = 9
+
+
+def disk_full_message(folder: object) -> str:
+    return (
+        f"the disk holding {folder} is full: free some space there (or use another --library "
+        "folder), then run the same command again; everything written so far is kept"
+    )
+
+
+def read_only_message(folder: object) -> str:
+    return (
+        f"the library in {folder} is read-only for you: searching works, but to index or "
+        "remove, run picmatch as a user who may write there"
+    )

@@ -44,6 +44,7 @@ from picmatch.store.base import Payload, Record, VectorStore, path_in_folder
 
 
 class Phase(StrEnum):
+    WAIT = "wait"  # for another run that writes to the same library
     SCAN = "scan"
     HASH = "hash"
     EMBED = "embed"

@@ -1,7 +1,8 @@
 """The facade: everything a user does goes through `Library`. CLI and HTTP API are thin adapters.
 
-A library is a folder holding `library.json` (model, store URL, indexed roots, pipeline
-parameters) and, by default, the embedded store in `store/`.
+A library is a folder holding `library.json` (model, store URL, pipeline parameters) and, by
+default, the embedded store in `store/`, which also holds the indexed roots. Writers (index,
+remove) take the library's writer lock, so concurrent runs serialise.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ import numpy as np
 
 from picmatch._sys import available_cpus, path_from_display
 from picmatch.config import DEFAULT_MAX_PIXELS, DEFAULT_MODEL, Settings, default_cache_dir
-from picmatch.errors import ConfigError, LibraryNotFoundError, NotIndexedError
+from picmatch.errors import ConfigError, LibraryNotFoundError, NotIndexedError, StoreError
 from picmatch.evidence import EvidenceCache
 from picmatch.evidence import pixels_fit_for_hash as hashable
-from picmatch.indexer import Indexer, IndexReport, ProgressCallback, record_id
-from picmatch.manifest import new_manifest, read_manifest, write_manifest
+from picmatch.indexer import Indexer, IndexReport, Phase, Progress, ProgressCallback, record_id
+from picmatch.manifest import needs_upgrade, new_manifest, read_manifest, upgrade_manifest
 from picmatch.models.base import Embedder, FloatArray, RGBImage
 from picmatch.results import DupeReport, Hit, ImageInfo, LibraryStats, hit_of, info_of
 from picmatch.store.base import (
@@ -31,6 +32,7 @@ from picmatch.store.base import (
     SpaceInfo,
     VectorStore,
 )
+from picmatch.writer_lock import writer_lock
 
 if TYPE_CHECKING:
     from picmatch.dupe_actions import DupeActions
@@ -142,6 +144,8 @@ class Library:
         self._embedder: Embedder | None = None
         self._evidence: EvidenceCache | None = None
         self._lock = threading.Lock()
+        if needs_upgrade(manifest):
+            self._upgrade_manifest()
 
     # properties
 
@@ -155,7 +159,10 @@ class Library:
 
     @property
     def roots(self) -> tuple[Path, ...]:
-        return tuple(Path(r) for r in self._manifest.get("roots", []))
+        """The indexed folders, read from the store each time: another process may add some."""
+        found = self.store.roots()
+        found += [r for r in self._manifest.get("roots", []) if r not in found]  # not upgraded
+        return tuple(Path(r) for r in found)
 
     @property
     def embedder(self) -> Embedder:
@@ -184,8 +191,14 @@ class Library:
         if missing:
             raise NotIndexedError(f"not found: {', '.join(missing)}; check the path and try again")
         started = time.perf_counter()
+        with writer_lock(self.path, on_wait=lambda: _waiting(progress)):
+            report = self._index_locked(roots, progress)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _index_locked(self, roots: list[Path], progress: ProgressCallback | None) -> IndexReport:
         self._ensure_space()
-        self._add_roots(roots)
+        self.store.add_roots([str(r) for r in roots])
         indexer = Indexer(
             self.store,
             self.space,
@@ -201,19 +214,17 @@ class Library:
             self._forget_emptied_roots()
         self._fill_evidence()
         self.store.flush()
-        report.seconds = time.perf_counter() - started
         return report
 
     def remove(self, paths: Sequence[str | os.PathLike[str]]) -> int:
         """Drop files and folders (and roots) from the library; returns the number of images."""
         targets = [str(Path(p).expanduser().absolute()) for p in paths]
         flt = SearchFilter(path_prefixes=tuple(targets))
-        ids = self.store.ids_in_folders(self.space, targets)
-        self.store.delete(self.space, ids)
-        kept = [r for r in self._manifest.get("roots", []) if not flt.accepts(-1, r)]
-        self._manifest["roots"] = kept
-        self._save_manifest()
-        self.store.flush()
+        with writer_lock(self.path):
+            ids = self.store.ids_in_folders(self.space, targets)
+            self.store.delete(self.space, ids)
+            self.store.remove_roots([r for r in self.store.roots() if flt.accepts(-1, r)])
+            self.store.flush()
         return len(ids)
 
     # searching
@@ -379,31 +390,31 @@ class Library:
             raise NotIndexedError(f"no image with id {ids[0]} in this library")
         return [r.vector for r in records]
 
-    def _add_roots(self, roots: list[Path]) -> None:
-        current = list(self._manifest.get("roots", []))
-        for root in roots:
-            if str(root) not in current:
-                current.append(str(root))
-        self._manifest["roots"] = current
-        self._save_manifest()
-
     def _forget_emptied_roots(self) -> None:
         """Drop roots that no longer exist and hold no records (their folder was moved away)."""
-        roots = list(self._manifest.get("roots", []))
-        missing = [r for r in roots if not Path(r).exists()]
+        missing = [r for r in self.store.roots() if not Path(r).exists()]
         if not missing:
             return
-        emptied = {r for r in missing if not self.store.ids_in_folders(self.space, [r])}
-        self._manifest["roots"] = [r for r in roots if r not in emptied]
-        self._save_manifest()
+        emptied = [r for r in missing if not self.store.ids_in_folders(self.space, [r])]
+        self.store.remove_roots(emptied)
 
     def _fill_evidence(self) -> None:
         """Hash the images that have no hash yet (indexed before hashes existed)."""
         files = [(p.content_hash, p.path) for _, p in self.store.iter_payloads(self.space)]
         self.evidence.fill(files, self.max_pixels, self.workers or available_cpus())
 
-    def _save_manifest(self) -> None:
-        write_manifest(self.path, self._manifest)
+    def _upgrade_manifest(self) -> None:
+        """An older library.json is upgraded once; a library we may not write is read as is."""
+        try:
+            with writer_lock(self.path, wait=False):
+                self._manifest = upgrade_manifest(self.path, self.store.add_roots)
+        except (StoreError, OSError):
+            pass  # read-only: the roots stay in library.json, and `roots` reads them there
+
+
+def _waiting(progress: ProgressCallback | None) -> None:
+    if progress is not None:
+        progress(Progress(Phase.WAIT, 0, 0))
 
 
 def _check_k(k: int) -> None:

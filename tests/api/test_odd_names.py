@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -40,3 +41,26 @@ def test_odd_names_are_served(
     assert client.get(f"/api/images/{image_id}/thumbnail").status_code == 200
     job = client.post("/api/index", json={"path": str(library_copy.root)}).json()
     assert client.get(job["url"]).status_code == 200
+
+
+def test_roots_added_by_another_process_are_served_and_kept(
+    library_copy: IndexedLibrary, model_cache: Path, make_client: Callable[..., TestClient]
+) -> None:
+    client = make_client(library_copy)  # running before the CLI adds a root
+    other = library_copy.root.parent / "added-later"
+    other.mkdir()
+    synthetic(21).save(other / "new.png")
+    with open_library(library_copy.library, cache_dir=model_cache) as cli_lib:
+        cli_lib.index([other])
+    image_id = str(record_id(str(other / "new.png")))
+    assert client.get(f"/api/images/{image_id}/thumbnail").status_code == 200
+    assert str(other) in client.get("/api/library").json()["roots"]
+
+    job = client.post("/api/index", json={"path": str(library_copy.root)}).json()
+    for _ in range(600):
+        if client.get(job["url"]).json()["state"] in ("done", "failed"):
+            break
+        time.sleep(0.05)
+    assert client.get(job["url"]).json()["state"] == "done"
+    with open_library(library_copy.library, cache_dir=model_cache) as fresh:
+        assert set(fresh.roots) == {library_copy.root, other}  # the server job kept it

@@ -207,3 +207,15 @@ def test_names_that_are_not_utf8_round_trip(store: VectorStore) -> None:
     assert store.ids_in_folders(SPACE.name, ["/photos/caf\udce9"]) == [9]
     hit = store.search(SPACE.name, unit_vectors(1), k=1, flt=SearchFilter(("/photos/caf\udce9",)))
     assert hit[0][0].payload.path == odd
+
+
+def test_roots_are_shared_by_every_handle(store_url: str) -> None:
+    a, b = connect(store_url), connect(store_url)
+    odd = "/photos/caf\udce9"  # a folder name that is not UTF-8
+    a.add_roots(["/photos/2024", odd])
+    b.add_roots(["/photos/2024", "/other"])
+    assert a.roots() == b.roots() == ["/photos/2024", odd, "/other"]
+    b.remove_roots(["/photos/2024"])
+    assert a.roots() == [odd, "/other"]
+    a.close()
+    b.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from picmatch.errors import StoreError
+from picmatch.errors import FormatError
 from picmatch.store.base import SearchFilter
 from picmatch.store.sqlite import SqliteStore
 from picmatch.store.sqlite_schema import DB_NAME, STORE_FORMAT
@@ -62,5 +62,5 @@ def test_a_newer_store_is_refused_with_what_to_do(tmp_path: Path) -> None:
     db = sqlite3.connect(tmp_path / "store" / DB_NAME)
     db.execute(f"PRAGMA user_version = {STORE_FORMAT + 1}")
     db.close()
-    with pytest.raises(StoreError, match=r"newer picmatch.*upgrade picmatch"):
+    with pytest.raises(FormatError, match=r"newer picmatch.*upgrade picmatch"):
         SqliteStore(tmp_path / "store")

@@ -147,6 +147,16 @@ class VectorStore(Protocol):
         """Every record, vectors included, in batches of at most `batch` (bounded memory)."""
         ...
 
+    def roots(self) -> list[str]:
+        """The library's indexed folders (absolute paths), in the order they were added."""
+        ...
+
+    def add_roots(self, paths: Sequence[str]) -> None:
+        """Add folders to `roots` (those already there stay once). Durable when this returns."""
+        ...
+
+    def remove_roots(self, paths: Sequence[str]) -> None: ...
+
     def search(
         self,
         space: str,

@@ -38,6 +38,7 @@ from picmatch.store.sqlite_schema import (
     path_key,
     path_text,
 )
+from picmatch.store.sqlite_write import Transaction
 from picmatch.store.vector_index import VectorIndex
 
 _PAYLOAD_COLUMNS = "path, content_hash, size, mtime_ns, width, height, taken_at"
@@ -209,6 +210,26 @@ class SqliteStore:
             (n,) = self._db.execute(f'SELECT COUNT(*) FROM "records_{space}"').fetchone()
         return int(n)
 
+    # roots: the folders a library indexes, kept in the database so every process sees the
+    # current list and writers serialise on it
+
+    def roots(self) -> list[str]:
+        with self._lock:
+            rows = self._db.execute("SELECT path FROM roots ORDER BY rowid").fetchall()
+        return [path_text(row[0]) for row in rows]
+
+    def add_roots(self, paths: Sequence[str]) -> None:
+        with self._lock, self._write():
+            self._db.executemany(
+                "INSERT OR IGNORE INTO roots (path) VALUES (?)", [(path_key(p),) for p in paths]
+            )
+
+    def remove_roots(self, paths: Sequence[str]) -> None:
+        with self._lock, self._write():
+            self._db.executemany(
+                "DELETE FROM roots WHERE path = ?", [(path_key(p),) for p in paths]
+            )
+
     # search
 
     def search(
@@ -259,8 +280,8 @@ class SqliteStore:
 
     # internals
 
-    def _write(self) -> _Transaction:
-        return _Transaction(self._db)
+    def _write(self) -> Transaction:
+        return Transaction(self._db, self.folder)
 
     def _require(self, space: str) -> int:
         dim = self._dim(space)
@@ -349,31 +370,6 @@ class SqliteStore:
             ):
                 out[row[0]] = _payload(row[1:])
         return out
-
-
-class _Transaction:
-    """`BEGIN IMMEDIATE` … `COMMIT`, rolled back on any error; SQLite errors become StoreError."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot write to the store: {exc}") from exc
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
-            try:
-                self._db.execute("COMMIT")
-                return
-            except sqlite3.Error as err:
-                self._db.execute("ROLLBACK")
-                raise StoreError(f"cannot write to the store: {err}") from err
-        self._db.execute("ROLLBACK")
-        if isinstance(exc, sqlite3.Error):
-            raise StoreError(f"cannot write to the store: {exc}") from exc
 
 
 def _space_from_row(row: tuple[str, int, str, str, str, int]) -> SpaceInfo:

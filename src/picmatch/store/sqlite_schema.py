@@ -13,11 +13,12 @@ from __future__ import annotations
 import sqlite3
 from typing import Final
 
-from picmatch.errors import StoreError
+from picmatch.errors import FormatError
 
 DB_NAME: Final = "picmatch.db"
-STORE_FORMAT: Final = 1
-"""0: paths as TEXT (picmatch before format versions); 1: paths as BLOBs."""
+STORE_FORMAT: Final = 2
+"""0: paths as TEXT (picmatch before format versions); 1: paths as BLOBs; 2: a `roots` table
+(the library's indexed folders, which lived in ``library.json`` before)."""
 
 SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS spaces (
@@ -29,6 +30,7 @@ CREATE TABLE IF NOT EXISTS spaces (
     schema_version INTEGER NOT NULL,
     generation INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS roots (path BLOB PRIMARY KEY);
 """
 
 SPACE_SCHEMA: Final = """
@@ -67,7 +69,7 @@ def store_format(db: sqlite3.Connection) -> int:
 
 def check_format(version: int, where: object) -> None:
     if version > STORE_FORMAT:
-        raise StoreError(
+        raise FormatError(
             f"the store in {where} was written by a newer picmatch (store format {version}; "
             f"this one reads up to {STORE_FORMAT}): upgrade picmatch (pip install -U picmatch)"
         )
