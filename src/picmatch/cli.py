@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 from picmatch import __version__
 from picmatch._sys import display_path
 from picmatch.config import Settings, load_settings
-from picmatch.errors import PicmatchError
+from picmatch.errors import ConfigError, PicmatchError
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -55,14 +55,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("index", parents=[common], help="index folders (incremental)")
     p.add_argument("paths", nargs="+", metavar="PATH", help="folders or files to index")
-    p.add_argument("--model", help="model for a new library (default: efficientnet-lite0)")
+    p.add_argument(
+        "--model",
+        metavar="SPEC",
+        help="efficientnet-lite0 (default), clip:OWNER/NAME (text search too) or onnx:REPO_OR_PATH;"
+        " on an existing library, adds or updates that model's vector space only",
+    )
     p.add_argument("--workers", type=_positive_int, help="decode processes (default: CPUs)")
     p.add_argument("--batch-size", type=_positive_int, help="images per model call")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_index)
 
-    p = commands.add_parser("search", parents=[common], help="find images similar to IMAGE")
-    p.add_argument("image", metavar="IMAGE", help="an image file, indexed or not")
+    p = commands.add_parser(
+        "search", parents=[common], help="find images similar to IMAGE, or matching --text"
+    )
+    p.add_argument("image", metavar="IMAGE", nargs="?", help="an image file, indexed or not")
+    p.add_argument("--text", metavar="TEXT", help='a text query, e.g. "a red bicycle" (clip:)')
+    p.add_argument("--model", metavar="SPEC", help="which model's vectors (default: the first)")
     p.add_argument("--top", "-k", type=_positive_int, default=10, help="results (default 10)")
     p.add_argument("--min-score", type=_score, help="only results with cosine >= S (-1..1)")
     p.add_argument(
@@ -94,6 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_eval)
+
+    from picmatch.cli_models import add_models_command
+
+    add_models_command(commands, common)
 
     from picmatch.cli_dupes import add_parser as add_dupes
 
@@ -148,8 +161,14 @@ def _cmd_index(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    if (args.image is None) == (args.text is None):
+        raise ConfigError("give an IMAGE or --text TEXT to search with (one of them)")
+    score, folders = args.min_score, args.folders
     with _open(settings, create=False) as lib:
-        hits = lib.search(args.image, args.top, min_score=args.min_score, folders=args.folders)
+        if args.text is not None:
+            hits = lib.search_text(args.text, args.top, min_score=score, folders=folders)
+        else:
+            hits = lib.search(args.image, args.top, min_score=score, folders=folders)
     if args.json:
         json.dump(
             [{"path": display_path(h.path), "score": round(h.score, 6)} for h in hits], sys.stdout
@@ -173,6 +192,8 @@ def _cmd_info(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     print(f"library   {stats.path}")
     print(f"model     {stats.model}  {_params(stats.params)}")
+    for other in stats.models[1:]:
+        print(f"model     {other}  (also)")
     print(f"store     {stats.store}")
     print(f"images    {stats.images}")
     print(f"size      {_human_bytes(stats.store_bytes)}")

@@ -42,7 +42,7 @@ def default_config_file() -> Path:
 @dataclass(frozen=True)
 class Settings:
     library: Path = field(default_factory=default_library_dir)
-    model: str = DEFAULT_MODEL
+    model: str | None = None  # None: the library's own (a new library: DEFAULT_MODEL)
     store: str | None = None  # store URL; None = sqlite inside the library folder
     store_token: str | None = None  # credentials of a networked store (Milvus: user:password)
     cache_dir: Path = field(default_factory=default_cache_dir)

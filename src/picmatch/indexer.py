@@ -116,10 +116,15 @@ class Indexer:
         self.max_pixels = max_pixels
         self._progress = progress or (lambda p: None)
         self.report = IndexReport()
+        self.seen: dict[str, FileEntry] = {}
 
-    def run(self, roots: Sequence[Path]) -> IndexReport:
+    def run(
+        self, roots: Sequence[Path], scanned: dict[str, FileEntry] | None = None
+    ) -> IndexReport:
+        """Index `roots`; `scanned` is the scan of another space's run over the same roots
+        (several spaces share one scan). The scan used is kept in `self.seen`."""
         known = {p.path: (i, p) for i, p in self.store.iter_payloads(self.space)}
-        seen = self._scan(roots)
+        seen = self.seen = self._scan(roots) if scanned is None else scanned
         gone = {
             path: known[path]
             for path in known

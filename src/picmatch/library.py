@@ -8,7 +8,6 @@ remove) take the library's writer lock, so concurrent runs serialise.
 from __future__ import annotations
 
 import os
-import re
 import threading
 import time
 from collections.abc import Collection, Mapping, Sequence
@@ -22,10 +21,27 @@ from picmatch.config import DEFAULT_MAX_PIXELS, DEFAULT_MODEL, Settings, default
 from picmatch.errors import ConfigError, LibraryNotFoundError, NotIndexedError, StoreError
 from picmatch.evidence import EvidenceCache
 from picmatch.evidence import pixels_fit_for_hash as hashable
+from picmatch.images.scan import FileEntry
 from picmatch.indexer import Indexer, IndexReport, Phase, Progress, ProgressCallback, record_id
-from picmatch.manifest import needs_upgrade, new_manifest, read_manifest, upgrade_manifest
-from picmatch.models.base import Embedder, FloatArray, RGBImage
+from picmatch.manifest import (
+    needs_upgrade,
+    new_manifest,
+    read_manifest,
+    upgrade_manifest,
+    write_manifest,
+)
+from picmatch.models.base import Embedder, FloatArray, Modality, RGBImage
 from picmatch.results import DupeReport, Hit, ImageInfo, LibraryStats, hit_of, info_of
+from picmatch.spaces import (
+    Embedders,
+    Space,
+    pick,
+    set_spaces,
+    space_name,
+    spaces_of,
+    text_capable,
+    text_error,
+)
 from picmatch.store.base import (
     Metric,
     SearchFilter,
@@ -42,8 +58,7 @@ MAX_K = 10_000
 ImageQuery = str | os.PathLike[str] | bytes | BinaryIO | RGBImage
 
 
-def space_name(model_spec: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", model_spec.lower()).strip("_")[:64] or "default"
+__all__ = ["Library", "open_library", "open_with_settings", "space_name"]
 
 
 def open_library(
@@ -65,6 +80,9 @@ def open_library(
     `default_params`); an existing library keeps its own, and asking for others is an error.
     `store` is the store URL of a new library (default: SQLite inside it); `store_token` holds
     the credentials of a networked store, which never go into the URL or `library.json`.
+    `model` is the first model of a new library; for an existing one, it picks the vector space
+    this `Library` indexes and searches (a model the library has no space for gets one at the
+    next `index()`; see spaces.py).
     """
     if path is None:
         from picmatch.config import default_library_dir
@@ -79,12 +97,7 @@ def open_library(
                 f"--library {folder}"
             )
         manifest = new_manifest(folder, model or DEFAULT_MODEL, store, params)
-    elif model is not None and model != manifest["model"]:
-        raise ConfigError(
-            f"the library in {folder} was built with {manifest['model']}, not {model}; "
-            "use another --library folder for another model"
-        )
-    elif params is not None and dict(params) != manifest.get("params", {}):
+    elif params is not None and model is None and dict(params) != manifest.get("params", {}):
         raise ConfigError(
             f"the library in {folder} was built with the parameters {manifest.get('params', {})}"
             f", not {dict(params)}; use another --library folder for other parameters"
@@ -97,6 +110,7 @@ def open_library(
         batch_size=batch_size,
         max_pixels=max_pixels,
         store_token=store_token,
+        model=model,
     )
 
 
@@ -105,7 +119,7 @@ def open_with_settings(settings: Settings, *, create: bool) -> Library:
     return open_library(
         settings.library,
         create=create,
-        model=settings.model if create else None,
+        model=settings.model,
         store=settings.store,
         store_token=settings.store_token,
         cache_dir=settings.cache_dir,
@@ -128,6 +142,7 @@ class Library:
         batch_size: int | None,
         max_pixels: int,
         store_token: str | None = None,
+        model: str | None = None,
     ) -> None:
         from picmatch.store.registry import open_store
 
@@ -140,8 +155,8 @@ class Library:
         self.store: VectorStore = open_store(
             manifest["store"] or folder / "store", token=store_token
         )
-        self.space = space_name(self.model_spec)
-        self._embedder: Embedder | None = None
+        self._selected = model.strip() if model else None
+        self._embedders = Embedders(cache_dir)
         self._evidence: EvidenceCache | None = None
         self._lock = threading.Lock()
         if needs_upgrade(manifest):
@@ -150,12 +165,22 @@ class Library:
     # properties
 
     @property
+    def spaces(self) -> list[Space]:
+        """The library's vector spaces, one per model; the first is the default."""
+        return spaces_of(self._manifest)
+
+    @property
     def model_spec(self) -> str:
-        return str(self._manifest["model"])
+        """The model of the space this `Library` uses (chosen at open, else the default)."""
+        return self._selected or self.spaces[0].model
+
+    @property
+    def space(self) -> str:
+        return space_name(self.model_spec)
 
     @property
     def params(self) -> dict[str, str]:
-        return dict(self._manifest.get("params", {}))
+        return dict(self._space().params)
 
     @property
     def roots(self) -> tuple[Path, ...]:
@@ -167,15 +192,11 @@ class Library:
     @property
     def embedder(self) -> Embedder:
         """The model, loaded on first use (searching by an indexed image does not need it)."""
-        with self._lock:
-            if self._embedder is None:
-                from picmatch.models.registry import load_embedder
+        return self.embedder_for(self.model_spec)
 
-                options: dict[str, Any] = dict(self.params)
-                self._embedder = load_embedder(
-                    self.model_spec, cache_dir=self.cache_dir / "models", **options
-                )
-            return self._embedder
+    def embedder_for(self, model: str | None) -> Embedder:
+        """The embedder of the space of `model` (default: this Library's)."""
+        return self._embedders.get(self._space(model), self.spaces)
 
     # indexing
 
@@ -183,49 +204,92 @@ class Library:
         self,
         paths: Sequence[str | os.PathLike[str]],
         *,
+        model: str | None = None,
         progress: ProgressCallback | None = None,
     ) -> IndexReport:
-        """Index files and folders; re-runs only touch what changed. Returns what happened."""
+        """Index files and folders; re-runs only touch what changed. Returns what happened.
+
+        Every vector space is brought up to date from one scan, or only the space of `model`
+        (or of the model this Library was opened with), which is added if it is new.
+        """
         roots = [Path(p).expanduser().absolute() for p in paths]
         missing = [str(r) for r in roots if not r.exists()]
         if missing:
             raise NotIndexedError(f"not found: {', '.join(missing)}; check the path and try again")
         started = time.perf_counter()
         with writer_lock(self.path, on_wait=lambda: _waiting(progress)):
-            report = self._index_locked(roots, progress)
+            report = self._index_locked(roots, model, progress)
         report.seconds = time.perf_counter() - started
         return report
 
-    def _index_locked(self, roots: list[Path], progress: ProgressCallback | None) -> IndexReport:
-        self._ensure_space()
+    def _index_locked(
+        self, roots: list[Path], model: str | None, progress: ProgressCallback | None
+    ) -> IndexReport:
+        target = model.strip() if model else self._selected
+        spaces = [self._add_space(target)] if target else self.spaces
+        for space in spaces:
+            self._ensure_space(space)
         self.store.add_roots([str(r) for r in roots])
-        indexer = Indexer(
-            self.store,
-            self.space,
-            self.embedder,
-            workers=self.workers,
-            batch_size=self.batch_size or _best_batch(self.embedder),
-            max_pixels=self.max_pixels,
-            progress=progress,
-            on_pixels=self.evidence.put_pixels if hashable(self.embedder.preprocess) else None,
-        )
-        report = indexer.run(roots)
+        report: IndexReport | None = None
+        scanned: dict[str, FileEntry] | None = None  # one scan, shared by the spaces
+        for space in spaces:
+            report, scanned = self._index_space(space, roots, report, scanned, progress)
+        if report is None:
+            raise NotIndexedError("this library has no vector space to index into")
         if report.moved:
             self._forget_emptied_roots()
         self._fill_evidence()
         self.store.flush()
         return report
 
+    def _index_space(
+        self,
+        space: Space,
+        roots: list[Path],
+        first: IndexReport | None,
+        scanned: dict[str, FileEntry] | None,
+        progress: ProgressCallback | None,
+    ) -> tuple[IndexReport, dict[str, FileEntry]]:
+        """One space's run; after the first, it reuses the first run's scan and adds its
+        model work to the first run's report."""
+        embedder = self._embedders.get(space, self.spaces)
+        default = space.name == self.spaces[0].name
+        indexer = Indexer(
+            self.store,
+            space.name,
+            embedder,
+            workers=self.workers,
+            batch_size=self.batch_size or embedder.batch_size,
+            max_pixels=self.max_pixels,
+            progress=progress,
+            on_pixels=self.evidence.put_pixels
+            if default and hashable(embedder.preprocess)
+            else None,
+        )
+        report = indexer.run(roots, scanned=scanned)
+        if first is None:
+            return report, indexer.seen
+        first.embedded += report.embedded
+        first.embed_seconds += report.embed_seconds
+        known = {path for path, _ in first.skipped}
+        first.skipped += [(p, r) for p, r in report.skipped if p not in known]
+        return first, indexer.seen
+
     def remove(self, paths: Sequence[str | os.PathLike[str]]) -> int:
         """Drop files and folders (and roots) from the library; returns the number of images."""
         targets = [str(Path(p).expanduser().absolute()) for p in paths]
         flt = SearchFilter(path_prefixes=tuple(targets))
         with writer_lock(self.path):
-            ids = self.store.ids_in_folders(self.space, targets)
-            self.store.delete(self.space, ids)
+            removed = 0
+            for space in self.spaces:  # every space holds the same files
+                if self.store.get_space(space.name) is None:
+                    continue
+                ids = self.store.ids_in_folders(space.name, targets)
+                self.store.delete(space.name, ids)
+                removed = max(removed, len(ids))
             self.store.remove_roots([r for r in self.store.roots() if flt.accepts(-1, r)])
             self.store.flush()
-        return len(ids)
+        return removed
 
     # searching
 
@@ -237,13 +301,41 @@ class Library:
         min_score: float | None = None,
         folders: Sequence[str | os.PathLike[str]] = (),
         exclude: Collection[int] = (),
+        model: str | None = None,
     ) -> list[Hit]:
         """Most similar indexed images to an image file, indexed path, bytes or RGB array.
 
-        `folders` keeps only hits inside them; `exclude` drops the images with these ids.
+        `folders` keeps only hits inside them; `exclude` drops the images with these ids;
+        `model` picks the vector space (default: this Library's).
         """
-        vector = self.query_vector(query)
-        return self.search_vector(vector, k, min_score=min_score, folders=folders, exclude=exclude)
+        vector = self.query_vector(query, model=model)
+        return self.search_vector(
+            vector, k, min_score=min_score, folders=folders, exclude=exclude, model=model
+        )
+
+    def search_text(
+        self,
+        text: str,
+        k: int = 10,
+        *,
+        min_score: float | None = None,
+        folders: Sequence[str | os.PathLike[str]] = (),
+        model: str | None = None,
+    ) -> list[Hit]:
+        """Indexed images that match a text query ("a red bicycle"); needs a CLIP-family space."""
+        vector = self.text_vector(text, model=model)
+        return self.search_vector(vector, k, min_score=min_score, folders=folders, model=model)
+
+    def text_vector(self, text: str, *, model: str | None = None) -> FloatArray:
+        """The vector of a text query in the space of `model`; ConfigError for image-only ones."""
+        if not isinstance(text, str) or not text.strip():
+            raise ConfigError("the text query is empty: type what to look for")
+        space = self._space(model)
+        embedder = self._embedders.get(space, self.spaces)
+        if Modality.TEXT not in embedder.modalities:
+            raise text_error(space, self.spaces)
+        vector: FloatArray = embedder.embed_text([text])[0]
+        return vector
 
     def search_id(
         self,
@@ -252,9 +344,10 @@ class Library:
         *,
         min_score: float | None = None,
         folders: Sequence[str | os.PathLike[str]] = (),
+        model: str | None = None,
     ) -> list[Hit]:
-        records = self._require_space_records([image_id])
-        return self.search_vector(records[0], k, min_score=min_score, folders=folders)
+        records = self._require_space_records([image_id], self._space(model).name)
+        return self.search_vector(records[0], k, min_score=min_score, folders=folders, model=model)
 
     def search_vector(
         self,
@@ -264,29 +357,51 @@ class Library:
         min_score: float | None = None,
         folders: Sequence[str | os.PathLike[str]] = (),
         exclude: Collection[int] = (),
+        model: str | None = None,
     ) -> list[Hit]:
         _check_k(k)
+        name = self._space(model).name
+        if self.store.get_space(name) is None:
+            return []
         prefixes = tuple(str(Path(f).expanduser().absolute()) for f in folders)
         flt = SearchFilter(prefixes, frozenset(exclude)) if prefixes or exclude else None
-        hits = self.store.search(self.space, np.atleast_2d(vector), k, flt)[0]
+        hits = self.store.search(name, np.atleast_2d(vector), k, flt)[0]
         floor = -1.0 if min_score is None else min_score
         return [hit_of(h) for h in hits if h.score >= floor]
 
-    def query_vector(self, query: ImageQuery) -> FloatArray:
+    def query_vector(self, query: ImageQuery, *, model: str | None = None) -> FloatArray:
         """The vector of a query: the stored one for an unchanged indexed file, else embedded."""
+        space = self._space(model)
         if isinstance(query, str | os.PathLike):
-            stored = self._stored_vector(Path(query).expanduser().absolute())
+            stored = self._stored_vector(Path(query).expanduser().absolute(), space.name)
             if stored is not None:
                 return stored
         from picmatch.images.decode import load_for_model
 
-        embedder = self.embedder
+        embedder = self._embedders.get(space, self.spaces)
         if isinstance(query, np.ndarray):
             pixels = query
         else:
             pixels = load_for_model(query, embedder.preprocess, max_pixels=self.max_pixels).pixels
         vector: FloatArray = embedder.embed_images([pixels])[0]
         return vector
+
+    def drop_space(self, model: str) -> int:
+        """Remove the vector space of `model` (its vectors; the files and other spaces stay).
+        Returns how many images it held."""
+        space = pick(self.spaces, model, self.path)
+        if len(self.spaces) == 1:
+            raise ConfigError(
+                f"{model} is this library's only model; a library keeps at least one. Add "
+                "another first (picmatch index FOLDER --model SPEC), or delete the library folder"
+            )
+        held = self.count(model=space.model)
+        with writer_lock(self.path):
+            if self.store.get_space(space.name) is not None:
+                self.store.drop_space(space.name)
+            set_spaces(self._manifest, [s for s in self.spaces if s.name != space.name])
+            self._save_manifest()
+        return held
 
     # duplicates
 
@@ -338,8 +453,9 @@ class Library:
             found = self.image_info(record_id(path_from_display(full)))
         return found
 
-    def count(self) -> int:
-        return self.store.count(self.space)
+    def count(self, *, model: str | None = None) -> int:
+        name = self._space(model).name
+        return self.store.count(name) if self.store.get_space(name) else 0
 
     def stats(self) -> LibraryStats:
         return LibraryStats(
@@ -350,6 +466,8 @@ class Library:
             store_bytes=self.store.size_bytes(),
             roots=tuple(str(r) for r in self.roots),
             params=self.params,
+            models=tuple(s.model for s in self.spaces),
+            text_models=tuple(s.model for s in self.spaces if text_capable(s.model)),
         )
 
     def close(self) -> None:
@@ -365,14 +483,35 @@ class Library:
 
     # internals
 
-    def _ensure_space(self) -> None:
-        embedder = self.embedder
+    def _space(self, model: str | None = None) -> Space:
+        """The space of `model`, or of this Library's model; ConfigError if there is none."""
+        return pick(self.spaces, model or self.model_spec, self.path)
+
+    def _add_space(self, model: str) -> Space:
+        """The space of `model`, added to the manifest (with its default parameters) if new."""
+        from picmatch.models.registry import default_params
+
+        spaces = self.spaces
+        for space in spaces:
+            if space.model == model:
+                return space
+        space = Space(model, default_params(model))
+        if any(s.name == space.name for s in spaces):
+            raise ConfigError(f"{model} would share a vector space name with another model")
+        set_spaces(self._manifest, [*spaces, space])
+        self._save_manifest()
+        return space
+
+    def _ensure_space(self, space: Space) -> None:
+        embedder = self._embedders.get(space, self.spaces)
         self.store.ensure_space(
-            SpaceInfo(self.space, embedder.dim, Metric.COSINE, self.model_spec, self.params)
+            SpaceInfo(space.name, embedder.dim, Metric.COSINE, space.model, space.params)
         )
 
-    def _stored_vector(self, path: Path) -> FloatArray | None:
-        records = self.store.get(self.space, [record_id(str(path))])
+    def _stored_vector(self, path: Path, space: str) -> FloatArray | None:
+        if self.store.get_space(space) is None:
+            return None
+        records = self.store.get(space, [record_id(str(path))])
         if not records:
             return None
         try:
@@ -384,8 +523,8 @@ class Library:
             return None
         return records[0].vector
 
-    def _require_space_records(self, ids: list[int]) -> list[FloatArray]:
-        records = self.store.get(self.space, ids)
+    def _require_space_records(self, ids: list[int], space: str) -> list[FloatArray]:
+        records = self.store.get(space, ids) if self.store.get_space(space) else []
         if len(records) != len(ids):
             raise NotIndexedError(f"no image with id {ids[0]} in this library")
         return [r.vector for r in records]
@@ -402,6 +541,9 @@ class Library:
         """Hash the images that have no hash yet (indexed before hashes existed)."""
         files = [(p.content_hash, p.path) for _, p in self.store.iter_payloads(self.space)]
         self.evidence.fill(files, self.max_pixels, self.workers or available_cpus())
+
+    def _save_manifest(self) -> None:
+        write_manifest(self.path, self._manifest)
 
     def _upgrade_manifest(self) -> None:
         """An older library.json is upgraded once; a library we may not write is read as is."""
@@ -420,7 +562,3 @@ def _waiting(progress: ProgressCallback | None) -> None:
 def _check_k(k: int) -> None:
     if not isinstance(k, int) or not 1 <= k <= MAX_K:
         raise ConfigError(f"the number of results must be between 1 and {MAX_K}, got {k!r}")
-
-
-def _best_batch(embedder: Embedder) -> int:
-    return embedder.batch_size

@@ -44,6 +44,8 @@ class LibraryStats:
     store_bytes: int
     roots: tuple[str, ...]
     params: dict[str, str]
+    models: tuple[str, ...] = ()  # every vector space's model, the default first
+    text_models: tuple[str, ...] = ()  # those that answer text queries
 
 
 def hit_of(h: StoreHit) -> Hit:

@@ -6,6 +6,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from picmatch import Library
@@ -40,7 +41,7 @@ def test_search_by_indexed_path_uses_the_stored_vector(
 
     with open_library(library_dir, cache_dir=model_cache) as fresh:
         hits = fresh.search(photo_dir / "rocket.jpg", k=3)
-        assert fresh._embedder is None  # no model needed
+        assert fresh._embedders._loaded == {}  # no model needed
     assert hits[0].path == str(photo_dir / "rocket.jpg")
     assert hits[0].score == pytest.approx(1.0, abs=1e-5)
 
@@ -143,8 +144,10 @@ def test_missing_library_and_model_mismatch(library_dir: Path, open_lib: OpenLib
     with pytest.raises(LibraryNotFoundError):
         open_library(library_dir, create=False)
     open_lib()
-    with pytest.raises(ConfigError, match="efficientnet-lite0"):
-        open_library(library_dir, model="clip:some/other")
+    other = open_library(library_dir, model="clip:some/other")  # a space to add at index()
+    with pytest.raises(ConfigError, match="has no vectors of clip:some/other; its models are"):
+        other.search_vector(np.zeros(1280, np.float32))
+    other.close()
 
 
 def test_folder_filter(open_lib: OpenLib, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from picmatch.config import HubSettings
 from picmatch.errors import ConfigError
-from picmatch.models.base import Embedder
+from picmatch.models.base import Embedder, Modality
 from picmatch.models.hub import DownloadProgress
 
 DEFAULT_SPEC = "efficientnet-lite0"
@@ -132,3 +132,11 @@ def _check_options(spec: str, options: Mapping[str, Any], allowed: frozenset[str
             f"unknown model option(s) {', '.join(unknown)} for {spec}: "
             f"valid options are {', '.join(sorted(allowed))}"
         )
+
+
+def modalities_of(spec: str) -> frozenset[Modality]:
+    """What the model named by `spec` can embed, known from the spec alone (nothing loaded)."""
+    scheme = split_spec(spec)
+    if scheme is not None and scheme[0] == "clip":
+        return frozenset({Modality.IMAGE, Modality.TEXT})
+    return frozenset({Modality.IMAGE})

@@ -34,6 +34,7 @@ _UPLOAD_SCHEMA: dict[str, Any] = {
         "k": {"type": "integer", "minimum": 1, "default": 10},
         "min_score": {"type": "number", "minimum": -1, "maximum": 1},
         "folders": {"type": "array", "items": {"type": "string"}},
+        "model": {"type": "string", "description": "which model's vectors"},
     },
 }
 _BODY: dict[str, Any] = {
@@ -71,15 +72,22 @@ async def run_search(state: ServerState, query: SearchQuery) -> list[Hit]:
     """Embed an upload (model threads), then search the store (store threads); or search by
     the stored vector of an indexed image (store threads only)."""
     library, limits = state.library, state.limits
+    if query.text is not None:
+        vector = await run_limited(limits.model, _embed_text, library, query)
+        return await run_limited(limits.store, _search_vector, library, vector, query)
     if query.image is not None:
-        vector = await run_limited(limits.model, _embed_upload, library, query.image)
+        vector = await run_limited(limits.model, _embed_upload, library, query)
         return await run_limited(limits.store, _search_vector, library, vector, query)
     return await run_limited(limits.store, _search_indexed, library, query)
 
 
-def _embed_upload(library: Library, image: bytes) -> FloatArray:
+def _embed_text(library: Library, query: SearchQuery) -> FloatArray:
+    return library.text_vector(query.text or "", model=query.options.model)
+
+
+def _embed_upload(library: Library, query: SearchQuery) -> FloatArray:
     try:
-        return library.query_vector(image)
+        return library.query_vector(query.image or b"", model=query.options.model)
     except ImageDecodeError as exc:
         raise type(exc)("from the upload", exc.reason) from None
 
@@ -87,14 +95,18 @@ def _embed_upload(library: Library, image: bytes) -> FloatArray:
 def _search_vector(library: Library, vector: FloatArray, query: SearchQuery) -> list[Hit]:
     options = query.options
     return library.search_vector(
-        vector, options.k, min_score=options.min_score, folders=options.folders
+        vector, options.k, min_score=options.min_score, folders=options.folders, model=options.model
     )
 
 
 def _search_indexed(library: Library, query: SearchQuery) -> list[Hit]:
     options = query.options
     return library.search_id(
-        _image_id(library, query), options.k, min_score=options.min_score, folders=options.folders
+        _image_id(library, query),
+        options.k,
+        min_score=options.min_score,
+        folders=options.folders,
+        model=options.model,
     )
 
 

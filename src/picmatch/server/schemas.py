@@ -57,6 +57,9 @@ class SearchOptions(BaseModel):
     k: K = 10
     min_score: MinScore = None
     folders: Folders = []
+    model: str | None = Field(
+        None, max_length=1000, description="which model's vectors (default: the library's first)"
+    )
 
 
 class SearchRequest(SearchOptions):
@@ -64,6 +67,9 @@ class SearchRequest(SearchOptions):
 
     id: ImageId | None = None
     path: PathText | None = Field(None, description="absolute path of an indexed image")
+    text: str | None = Field(
+        None, min_length=1, max_length=1000, description='a text query ("a red bicycle")'
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -74,8 +80,8 @@ class SearchRequest(SearchOptions):
 
     @model_validator(mode="after")
     def _exactly_one_query(self) -> Self:
-        if (self.id is None) == (self.path is None):
-            raise ValueError("give exactly one of 'id' or 'path' (or upload an image)")
+        if sum(q is not None for q in (self.id, self.path, self.text)) != 1:
+            raise ValueError("give exactly one of 'id', 'path' or 'text' (or upload an image)")
         return self
 
 
@@ -111,6 +117,8 @@ class LibraryResponse(BaseModel):
     store_bytes: int
     roots: list[str]
     params: dict[str, str]
+    models: list[str] = Field(default=[], description="every model's space, the default first")
+    text_models: list[str] = Field(default=[], description="the models that answer text")
     allowed_roots: list[str] = Field(description="folders POST /api/index may index")
     max_upload_bytes: int
     version: str
@@ -125,6 +133,8 @@ class LibraryResponse(BaseModel):
             store_bytes=stats.store_bytes,
             roots=[display_path(r) for r in stats.roots],
             params=stats.params,
+            models=list(stats.models),
+            text_models=list(stats.text_models),
             **extra,
         )
 

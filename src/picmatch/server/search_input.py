@@ -34,6 +34,7 @@ class SearchQuery:
     image: bytes | None = None
     image_id: int | None = None
     path: str | None = None
+    text: str | None = None
 
 
 async def read_search_query(request: Request, max_upload_bytes: int) -> SearchQuery:
@@ -56,6 +57,8 @@ async def _from_json(request: Request) -> SearchQuery:
     except RecursionError:
         raise BadRequestError("the request body is JSON nested too deeply") from None
     body = _validate(SearchRequest, data)
+    if body.text is not None:
+        return SearchQuery(_options(body), text=body.text)
     if body.path is not None:
         return SearchQuery(_options(body), path=body.path)
     return SearchQuery(_options(body), image_id=parse_image_id(body.id or ""))
@@ -82,7 +85,7 @@ async def _from_form(request: Request, max_upload_bytes: int) -> SearchQuery:
 
 def _form_options(form: FormData) -> dict[str, object]:
     options: dict[str, object] = {}
-    for name in ("k", "min_score"):
+    for name in ("k", "min_score", "model"):
         value = form.get(name)
         if isinstance(value, str) and value.strip():
             options[name] = value.strip()
@@ -114,4 +117,4 @@ def _validate(model: type[Options], data: object) -> Options:
 
 
 def _options(body: SearchRequest) -> SearchOptions:
-    return SearchOptions(k=body.k, min_score=body.min_score, folders=body.folders)
+    return SearchOptions(k=body.k, min_score=body.min_score, folders=body.folders, model=body.model)

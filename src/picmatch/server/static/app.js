@@ -15,6 +15,8 @@
     minScore: $("min-score"),
     minScoreValue: $("min-score-value"),
     controls: $("controls"),
+    textForm: $("text-form"),
+    text: $("text"),
     queryLabel: $("query-label"),
     message: $("message"),
     summary: $("summary"),
@@ -26,7 +28,7 @@
   };
 
   let library = null; // the answer of GET /api/library
-  let current = null; // the query on screen: {file} or {id, path}
+  let current = null; // the query on screen: {file}, {id, path} or {text}
   let generation = 0; // answers to superseded searches are dropped
   let previewUrl = null; // an object URL to revoke when the preview changes
   let tokenRequest = null; // one token prompt at a time
@@ -159,13 +161,31 @@
       if (minScore > 0) form.append("min_score", String(minScore));
       return { method: "POST", body: form };
     }
-    const body = { id: query.id, k };
+    const body = query.text ? { text: query.text, k } : { id: query.id, k };
     if (minScore > 0) body.min_score = minScore;
+    const textModel = query.text && textModelFor(library);
+    if (textModel) body.model = textModel;
     return {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify(body),
     };
+  }
+
+  // Text queries go to the library's first model that reads text, when its default cannot.
+  function textModelFor(lib) {
+    const able = (lib && lib.text_models) || [];
+    return able.length && !able.includes(lib.model) ? able[0] : null;
+  }
+
+  function searchFromText() {
+    const text = ui.text.value.trim();
+    if (!text) return;
+    if (previewUrl) URL.revokeObjectURL(previewUrl);
+    previewUrl = null;
+    ui.preview.hidden = true;
+    ui.queryLabel.textContent = `Query: “${text}”`;
+    search({ text });
   }
 
   async function search(query) {
@@ -309,6 +329,10 @@
       control.addEventListener("change", () => current && search(current));
     }
     ui.controls.addEventListener("submit", (event) => event.preventDefault());
+    ui.textForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      searchFromText();
+    });
     ui.tokenCancel.addEventListener("click", () => ui.dialog.close("cancel"));
   }
 
