@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from picmatch.duplicates import FileFacts, Pairs, choose_keeper, star_groups
 
@@ -66,3 +67,25 @@ def test_a_pair_counts_by_score_by_hash_with_a_floor_or_by_margin() -> None:
         np.array([r[2] for r in rows], np.float32),
     )
     assert accepted(pairs, copy).tolist() == [r[3] for r in rows]
+
+
+@pytest.mark.parametrize("ivf", [False, True])
+def test_neighbours_past_the_exact_scan_still_find_every_planted_copy(
+    ivf: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past 4096 images neighbours come from a PCA projection (and past EXACT_LIMIT from an
+    IVF index); the pairs they give still carry exact scores."""
+    from picmatch import dupe_pairs
+
+    if ivf:
+        monkeypatch.setattr(dupe_pairs, "EXACT_LIMIT", 1000)
+    rng = np.random.default_rng(7)
+    base = np.abs(rng.standard_normal((5000, 512))).astype(np.float32) ** 3
+    copies = base[:300] + 0.3 * np.abs(rng.standard_normal((300, 512))).astype(np.float32)
+    vectors = np.concatenate([base, copies])
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    i, j, score, background = dupe_pairs.knn_pairs(vectors, 16, 0.0)
+    found = set(zip(i.tolist(), j.tolist(), strict=True))
+    assert all((5000 + c, c) in found for c in range(300))
+    np.testing.assert_allclose(score, np.einsum("nd,nd->n", vectors[i], vectors[j]), atol=1e-5)
+    assert np.all(background < 1.0)
