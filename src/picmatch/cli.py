@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -12,7 +13,7 @@ from typing import Any, NoReturn
 from picmatch import __version__
 from picmatch._sys import display_path
 from picmatch.config import Settings, load_settings
-from picmatch.errors import ConfigError, PicmatchError
+from picmatch.errors import ConfigError, PicmatchError, StoreError, disk_full_message
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -35,6 +36,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # a write that no layer translated: say at least what to do
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        print(
+            f"picmatch: error: {disk_full_message(exc.filename or 'the library')}", file=sys.stderr
+        )
+        return StoreError.exit_code
 
 
 class _Parser(argparse.ArgumentParser):

@@ -5,6 +5,9 @@ The CLI maps these to one line on stderr and an exit code; the HTTP API maps the
 
 from __future__ import annotations
 
+import errno
+import os
+
 
 class PicmatchError(Exception):
     """Base class of every error picmatch raises on purpose."""
@@ -93,3 +96,24 @@ def read_only_message(folder: object) -> str:
         f"the library in {folder} is read-only for you: searching works, but to index or "
         "remove, run picmatch as a user who may write there"
     )
+
+
+def write_failure(folder: object, exc: BaseException) -> StoreError:
+    """A StoreError for a failed write under `folder`: says whether the disk is full or the
+    folder read-only (what to do differs), else gives the system's reason."""
+    code = getattr(exc, "errno", None)
+    if code in (errno.ENOSPC, errno.EDQUOT) or (code is None and _no_space_left(folder)):
+        return StoreError(disk_full_message(folder))
+    if code in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return StoreError(read_only_message(folder))
+    reason = getattr(exc, "strerror", None) or str(exc)
+    return StoreError(f"cannot write to {folder}: {reason}")
+
+
+def _no_space_left(folder: object) -> bool:
+    """For writers that hide the errno (FAISS raises RuntimeError): is the disk full?"""
+    try:
+        stats = os.statvfs(str(folder))
+    except (OSError, AttributeError):  # no statvfs on Windows
+        return False
+    return stats.f_bavail * stats.f_frsize < 1 << 20

@@ -22,6 +22,7 @@ from picmatch.errors import ImageDecodeError, StoreError
 from picmatch.images.decode import load_for_model
 from picmatch.images.phash import phash_pair
 from picmatch.models.base import Preprocess, ResizeMode
+from picmatch.store.sqlite_write import Transaction
 
 DB_NAME = "evidence.db"
 HASH_INPUT = Preprocess(224, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), ResizeMode.SQUASH)
@@ -56,16 +57,15 @@ class EvidenceCache:
             )
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open {folder / DB_NAME}: {exc}") from exc
+        self._folder = folder
         self._lock = threading.Lock()
 
     def put(self, items: Iterable[tuple[str, int, int]]) -> None:
         rows = [(digest, _signed(h), _signed(m)) for digest, h, m in items if digest]
         if not rows:
             return
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+        with self._lock, Transaction(self._db, self._folder):
             self._db.executemany("INSERT OR REPLACE INTO phash VALUES (?, ?, ?)", rows)
-            self._db.execute("COMMIT")
 
     def put_pixels(self, items: Sequence[tuple[str, npt.NDArray[np.uint8]]]) -> None:
         """Hash already decoded model inputs (only valid when `pixels_fit_for_hash`)."""

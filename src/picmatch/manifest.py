@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from picmatch._sys import atomic_write
-from picmatch.errors import FormatError, LibraryNotFoundError, PicmatchError
+from picmatch.errors import FormatError, LibraryNotFoundError, PicmatchError, write_failure
 
 MANIFEST = "library.json"
 FORMAT_VERSION = 2
@@ -80,4 +80,7 @@ def upgrade_manifest(folder: Path, add_roots: Callable[[list[str]], None]) -> di
 
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
     data = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
-    atomic_write(folder / MANIFEST, data.encode("utf-8"))
+    try:
+        atomic_write(folder / MANIFEST, data.encode("utf-8"))
+    except OSError as exc:
+        raise write_failure(folder, exc) from exc

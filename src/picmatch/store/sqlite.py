@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from picmatch.errors import SpaceMismatchError, StoreError
+from picmatch.errors import SpaceMismatchError, StoreError, write_failure
 from picmatch.store.base import (
     FloatArray,
     Metric,
@@ -266,7 +266,10 @@ class SqliteStore:
                 index = self._synced_index(info.name)
                 saved = VectorIndex.load(self.folder, info.name, info.dim)
                 if saved is None or saved.generation != index.generation:
-                    index.save(self.folder, info.name)
+                    try:
+                        index.save(self.folder, info.name)
+                    except (OSError, RuntimeError) as exc:  # FAISS raises RuntimeError
+                        raise write_failure(self.folder, exc) from exc
 
     def size_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.folder.iterdir() if p.is_file())
