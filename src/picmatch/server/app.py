@@ -100,12 +100,16 @@ def _lifespan(settings: Settings, given: Library | None) -> Lifespan:
         library = (
             given if given is not None else await run_in_threadpool(open_server_library, settings)
         )
+        limits = WorkLimits.for_this_machine(settings.max_pixels)
+        thumbnails = ThumbnailCache(
+            library.path / "thumbnails", max_pixels=settings.max_pixels, gate=limits.large_decodes
+        )
         state = ServerState(
             settings=settings,
             library=library,
             jobs=JobManager(_index_runner(library)),
-            thumbnails=ThumbnailCache(library.path / "thumbnails", max_pixels=settings.max_pixels),
-            limits=WorkLimits.for_this_machine(),
+            thumbnails=thumbnails,
+            limits=limits,
         )
         app.state.picmatch = state
         try:

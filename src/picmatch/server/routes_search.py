@@ -13,6 +13,7 @@ from picmatch.library import Library
 from picmatch.models.base import FloatArray
 from picmatch.results import Hit
 from picmatch.server.auth import require_token
+from picmatch.server.decode_gate import DecodeGate
 from picmatch.server.http_errors import BadRequestError
 from picmatch.server.schemas import (
     ErrorBody,
@@ -76,7 +77,9 @@ async def run_search(state: ServerState, query: SearchQuery) -> list[Hit]:
         vector = await run_limited(limits.model, _embed_text, library, query)
         return await run_limited(limits.store, _search_vector, library, vector, query)
     if query.image is not None:
-        vector = await run_limited(limits.model, _embed_upload, library, query)
+        vector = await run_limited(
+            limits.model, _embed_upload, library, query, limits.large_decodes
+        )
         return await run_limited(limits.store, _search_vector, library, vector, query)
     return await run_limited(limits.store, _search_indexed, library, query)
 
@@ -85,9 +88,11 @@ def _embed_text(library: Library, query: SearchQuery) -> FloatArray:
     return library.text_vector(query.text or "", model=query.options.model)
 
 
-def _embed_upload(library: Library, query: SearchQuery) -> FloatArray:
+def _embed_upload(library: Library, query: SearchQuery, gate: DecodeGate) -> FloatArray:
+    image = query.image or b""
     try:
-        return library.query_vector(query.image or b"", model=query.options.model)
+        with gate.admit(image):
+            return library.query_vector(image, model=query.options.model)
     except ImageDecodeError as exc:
         raise type(exc)("from the upload", exc.reason) from None
 

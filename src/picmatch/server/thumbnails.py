@@ -13,6 +13,7 @@ from PIL import Image
 
 from picmatch._sys import atomic_writer
 from picmatch.images.decode import decode_image
+from picmatch.server.decode_gate import DecodeGate
 
 THUMBNAIL_SIZES: Final = (128, 256, 512)
 DEFAULT_THUMBNAIL_SIZE: Final = 256
@@ -26,9 +27,10 @@ def thumbnail_etag(content_hash: str, size: int) -> str:
 class ThumbnailCache:
     """Thumbnails of indexed images, keyed by id + content hash + size."""
 
-    def __init__(self, folder: Path, *, max_pixels: int) -> None:
+    def __init__(self, folder: Path, *, max_pixels: int, gate: DecodeGate | None = None) -> None:
         self.folder = folder
         self.max_pixels = max_pixels
+        self.gate = gate or DecodeGate.for_cap(max_pixels)
 
     def path_for(self, image_id: int, content_hash: str, size: int) -> Path:
         key = f"{image_id:016x}"
@@ -42,9 +44,11 @@ class ThumbnailCache:
         return target
 
     def _render(self, source: Path, target: Path, size: int) -> None:
-        decoded = decode_image(source, max_pixels=self.max_pixels, min_side=size)
-        image = Image.fromarray(decoded.pixels)
-        image.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=3.0)
+        with self.gate.admit(source):
+            decoded = decode_image(source, max_pixels=self.max_pixels, min_side=size)
+            image = Image.fromarray(decoded.pixels)
+            del decoded
+            image.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=3.0)
         # Concurrent requests never see half a file.
         with atomic_writer(target) as f:
             image.save(f, "JPEG", quality=JPEG_QUALITY, optimize=True)

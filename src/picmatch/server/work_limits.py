@@ -7,6 +7,8 @@ take every thread from the others:
 - `store`: store lookups (id searches, image info, library stats), a few at a time: the store
   answers one query at a time anyway, and waiting threads only add to the queue;
 - `files`: thumbnails and file checks.
+Across uploads and thumbnails, `large_decodes` lets only one image far above a photo's size be
+decoded at a time (see decode_gate.py), so parallel requests do not multiply peak memory.
 A queue of slow uploads therefore never delays an id search, a thumbnail or /api/health.
 """
 
@@ -20,6 +22,7 @@ import anyio
 import anyio.to_thread
 
 from picmatch._sys import available_cpus
+from picmatch.server.decode_gate import DecodeGate
 
 T = TypeVar("T")
 
@@ -32,14 +35,16 @@ class WorkLimits:
     model: anyio.CapacityLimiter
     store: anyio.CapacityLimiter
     files: anyio.CapacityLimiter
+    large_decodes: DecodeGate
 
     @classmethod
-    def for_this_machine(cls) -> WorkLimits:
+    def for_this_machine(cls, max_pixels: int) -> WorkLimits:
         """Built inside the running event loop (the app's lifespan)."""
         return cls(
             model=anyio.CapacityLimiter(max(1, available_cpus())),
             store=anyio.CapacityLimiter(STORE_THREADS),
             files=anyio.CapacityLimiter(FILE_THREADS),
+            large_decodes=DecodeGate.for_cap(max_pixels),
         )
 
 
