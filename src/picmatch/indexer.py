@@ -117,6 +117,7 @@ class Indexer:
         self._progress = progress or (lambda p: None)
         self.report = IndexReport()
         self.seen: dict[str, FileEntry] = {}
+        self._moves: dict[str, int] = {}  # new path -> id of the record it moved from
 
     def run(
         self, roots: Sequence[Path], scanned: dict[str, FileEntry] | None = None
@@ -179,6 +180,7 @@ class Indexer:
                 if old is None and source not in moved_from and _moved_away(source, seen, gone):
                     moved_from.add(source)
                     gone[source] = known[source]
+                    self._moves[entry.path] = source_id
                     self.report.moved += 1
                 else:
                     self._count_new(old is not None)
@@ -211,10 +213,14 @@ class Indexer:
                 for entry, digest, src in chunk
                 if src in sources
             ]
-            self.store.upsert(self.space, records)
+            # A move writes the new record and drops the old one in one transaction: a run
+            # stopped in between must not leave a ghost at the old path.
+            moved = [self._moves[e.path] for e, _, _ in chunk if e.path in self._moves]
+            self.store.upsert(self.space, records, replacing=moved)
 
     def _remove(self, gone: dict[str, tuple[int, Payload]]) -> None:
-        self.store.delete(self.space, [record for record, _ in gone.values()])
+        moved = set(self._moves.values())  # dropped with the records that replaced them
+        self.store.delete(self.space, [i for i, _ in gone.values() if i not in moved])
         self.report.removed += len(gone) - self.report.moved
 
     # step 3: decode in parallel, embed in batches

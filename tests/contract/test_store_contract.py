@@ -219,3 +219,12 @@ def test_roots_are_shared_by_every_handle(store_url: str) -> None:
     assert a.roots() == [odd, "/other"]
     a.close()
     b.close()
+
+
+def test_upsert_replacing_drops_the_replaced_records(store: VectorStore) -> None:
+    vectors = unit_vectors(6)
+    store.upsert(SPACE.name, records(vectors[:3]))
+    moved = [Record(10 + r.id, r.vector, r.payload) for r in records(vectors[:2])]
+    store.upsert(SPACE.name, moved, replacing=[0, 1])
+    assert sorted(i for i, _ in store.iter_payloads(SPACE.name)) == [2, 10, 11]
+    assert store.search(SPACE.name, vectors[:1], k=1)[0][0].id == 10

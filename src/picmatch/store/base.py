@@ -127,8 +127,13 @@ class VectorStore(Protocol):
 
     def drop_space(self, name: str) -> None: ...
 
-    def upsert(self, space: str, records: Sequence[Record]) -> None:
-        """Insert or replace records by id. Durable when this returns."""
+    def upsert(
+        self, space: str, records: Sequence[Record], *, replacing: Iterable[int] = ()
+    ) -> None:
+        """Insert or replace records by id, and delete the `replacing` ids (records these ones
+        take over, as in a move) in the same transaction where the backend has transactions, or
+        before the write where it has not, so an interruption never leaves both. Durable when
+        this returns."""
         ...
 
     def delete(self, space: str, ids: Iterable[int]) -> None: ...

@@ -118,7 +118,13 @@ class MilvusStore:
 
     # records
 
-    def upsert(self, space: str, records: Sequence[Record]) -> None:
+    def upsert(
+        self, space: str, records: Sequence[Record], *, replacing: Iterable[int] = ()
+    ) -> None:
+        # No transactions: delete first, so an interruption loses (and a re-run re-embeds) the
+        # records instead of leaving the replaced ones behind.
+        written = {r.id for r in records}
+        self.delete(space, [i for i in replacing if i not in written])
         if not records:
             return
         dim = self._dim(space)

@@ -123,8 +123,13 @@ class SqliteStore:
 
     # records
 
-    def upsert(self, space: str, records: Sequence[Record]) -> None:
+    def upsert(
+        self, space: str, records: Sequence[Record], *, replacing: Iterable[int] = ()
+    ) -> None:
+        written = {r.id for r in records}
+        gone = [(int(i),) for i in replacing if int(i) not in written]
         if not records:
+            self.delete(space, [i for (i,) in gone])
             return
         with self._lock:
             dim = self._require(space)
@@ -137,6 +142,10 @@ class SqliteStore:
                 )
                 self._db.executemany(
                     f'DELETE FROM "deletions_{space}" WHERE id = ?', [(r.id,) for r in records]
+                )
+                self._db.executemany(f'DELETE FROM "records_{space}" WHERE id = ?', gone)
+                self._db.executemany(
+                    f'INSERT OR REPLACE INTO "deletions_{space}" VALUES (?, {seq})', gone
                 )
 
     def delete(self, space: str, ids: Iterable[int]) -> None:
