@@ -1,178 +1,367 @@
-"""Search latency and recall: `Library.search_vector` vs raw FAISS, plus query-by-image end to end.
+"""Search at 100k-1M vectors on real-like embeddings: picmatch's store vs raw FAISS, same run.
 
-    python benchmarks/search_latency.py [--sizes 100000 1000000] [--queries 300]
+    python benchmarks/search_latency.py [--sizes 100000 300000 1000000] [--raw exact ivf ...]
+        [--eval-root benchmarks/data] [--cache /tmp/picmatch-reallike]
 
-For each size, random unit vectors (dim 1280, the default model's) go straight into a library's
-store, then top-10 searches run one query at a time through:
-- picmatch: `Library.search_vector` (store lookup, index catch-up check, HNSW, payload fetch);
-- raw FAISS exact: `IndexFlatIP`, the ground truth for recall@10;
-- raw FAISS HNSW: `IndexHNSWFlat` with the store's M and efConstruction, at several efSearch.
-On the smallest size it also times `Library.search(image_path)` end to end (decode + model +
-search) for a photo that is not in the library. Prints a table, writes JSON.
-Random vectors in 1280 dimensions are the hardest case for HNSW (no cluster structure);
-real image embeddings reach a given recall with a smaller search effort.
+Vectors (benchmarks/reallike.py): real EfficientNet-Lite0 embeddings of the evaluation images
+and augmented views, filled up to N with draws from a Gaussian fitted to them; queries are
+held-out Gaussian draws ("syn") and held-out real images ("real"). Ground truth: exact top-10.
+
+For each size, each in its own process (so its resident memory is its own):
+- picmatch: the records are upserted into a `SqliteStore`; `flush()` (what the end of
+  `picmatch index` runs) builds the index; a fresh process opens the store and times its first
+  search, then every query (p50/p99, recall@10) and its memory (RSS, anonymous / file-backed);
+  then another store object in that process adds 1,000 vectors and flushes (an index run) and
+  the searcher's next search must find them (catch-up time).
+- raw FAISS, one query at a time on one thread: exact (`IndexFlatIP`), HNSW32 (efConstruction
+  80) at several efSearch, IVF-SQ8 and HNSW32-SQ8 with exact re-scoring of 40 candidates
+  (from a memory-mapped float32 file). Built indexes are cached beside the vectors.
+Prints a markdown table and writes JSON. Generated data stays under --cache, never here.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
+import platform
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from picmatch.indexer import record_id
-from picmatch.library import Library, open_library
-from picmatch.store.base import Payload, Record
-from picmatch.store.vector_index import EF_CONSTRUCTION, HNSW_M
+import reallike
 
-DIM = 1280
-CHUNK = 20_000
+K = 10
+RERANK = 40
+HNSW_M, EF_CONSTRUCTION = 32, 80
+RAW_KINDS = ("exact", "hnsw", "ivf", "hnsw-sq8")
+EXACT_QUERIES = 60  # exact search at 1M takes ~0.2 s a query
+INGEST_CHUNK = 20_000
 
 
-def unit(n: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    out = np.empty((n, DIM), np.float32)
-    for start in range(0, n, CHUNK):
-        block = rng.standard_normal((min(CHUNK, n - start), DIM), dtype=np.float32)
-        out[start : start + len(block)] = block / np.linalg.norm(block, axis=1, keepdims=True)
+def rss() -> dict[str, float]:
+    """This process's resident memory, MiB: total, anonymous, file-backed, peak."""
+    fields = {"VmRSS": "rss_mib", "RssAnon": "rss_anon_mib", "RssFile": "rss_file_mib"}
+    out = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in fields or key == "VmHWM":
+            out[fields.get(key, "peak_rss_mib")] = int(value.split()[0]) / 1024
     return out
 
 
-def fill(lib: Library, vectors: np.ndarray) -> float:
-    lib._ensure_space()
+def payload_of(i: int) -> Any:
+    from picmatch.store.base import Payload
+
+    return Payload(f"/bench/{i // 1000:04d}/{i:07d}.jpg", f"{i:032x}", 1000, 1, 640, 480)
+
+
+def index_info(store: Any) -> dict[str, Any]:
+    """What the store says about its index (stores before issue 8 said nothing)."""
+    report = getattr(store, "index_info", None)
+    return dict(report("bench")) if report else {"kind": "before issue 8"}
+
+
+def space() -> Any:
+    from picmatch.store.base import Metric, SpaceInfo
+
+    return SpaceInfo("bench", reallike.DIM, Metric.COSINE, "efficientnet-lite0")
+
+
+# picmatch's store
+
+
+def ingest(folder: Path, base: np.ndarray) -> float:
+    from picmatch.store.base import Record
+    from picmatch.store.sqlite import SqliteStore
+
+    store = SqliteStore(folder)
+    store.ensure_space(space())
     started = time.perf_counter()
-    for start in range(0, len(vectors), CHUNK):
-        records = []
-        for i in range(start, min(start + CHUNK, len(vectors))):
-            path = f"/bench/{i // 1000:04d}/{i:07d}.jpg"
-            payload = Payload(path, f"{i:032x}", 1000, 1, 640, 480)
-            records.append(Record(record_id(path), vectors[i], payload))
-        lib.store.upsert(lib.space, records)
+    for start in range(0, len(base), INGEST_CHUNK):
+        block = np.asarray(base[start : start + INGEST_CHUNK])
+        rows = [Record(start + j, v, payload_of(start + j)) for j, v in enumerate(block)]
+        store.upsert("bench", rows)
+    store.close()
     return time.perf_counter() - started
 
 
-def timed(fn: object, queries: np.ndarray) -> tuple[list[float], list[list[int]]]:
-    latencies, results = [], []
+def worker_build(folder: Path) -> dict[str, Any]:
+    """The index step: `flush()` builds the index from SQLite and saves it."""
+    from picmatch.store.sqlite import SqliteStore
+
+    store = SqliteStore(folder)
+    started = time.perf_counter()
+    store.flush()
+    out = {"build_s": time.perf_counter() - started, **index_info(store)}
+    store.close()
+    return out | {f"build_{k}": v for k, v in rss().items()}
+
+
+def worker_search(folder: Path, queries: np.ndarray, extra: np.ndarray) -> dict[str, Any]:
+    from picmatch.store.base import Record
+    from picmatch.store.sqlite import SqliteStore
+
+    started = time.perf_counter()
+    store = SqliteStore(folder)
+    store.search("bench", queries[:1], K)
+    out: dict[str, Any] = {"first_search_s": time.perf_counter() - started}
+    for q in queries[:20]:  # warm-up
+        store.search("bench", q[None], K)
+    latencies, found = [], []
     for q in queries:
         started = time.perf_counter()
-        found = fn(q)  # type: ignore[operator]
+        hits = store.search("bench", q[None], K)[0]
         latencies.append(time.perf_counter() - started)
-        results.append(found)
-    return latencies, results
+        found.append([h.id for h in hits])
+    out.update(latencies=latencies, found=found, **rss(), index=index_info(store))
+    n = store.count("bench")
+    writer = SqliteStore(folder)  # `picmatch index` adding 1,000 images, as another store
+    started = time.perf_counter()
+    writer.upsert("bench", [Record(n + j, v, payload_of(n + j)) for j, v in enumerate(extra)])
+    out["add_upsert_s"] = time.perf_counter() - started
+    started = time.perf_counter()
+    writer.flush()
+    out["add_flush_s"] = time.perf_counter() - started
+    writer.close()
+    started = time.perf_counter()
+    hits = store.search("bench", extra[:1], 1)[0]
+    out["add_next_search_s"] = time.perf_counter() - started
+    new = store.search("bench", extra[:100], 1)
+    out["add_found_share"] = float(np.mean([row[0].id >= n for row in new]))
+    out["add_first_hit_is_new"] = bool(hits and hits[0].id == n)
+    store.close()
+    return out
 
 
-def recall(found: list[list[int]], truth: np.ndarray) -> float:
-    pairs = zip(found, truth, strict=True)
-    return float(np.mean([len(set(f) & set(t.tolist())) / len(t) for f, t in pairs]))
+# raw FAISS
 
 
-def raw_hnsw_index(vectors: np.ndarray) -> object:
+def worker_raw(kind: str, n: int, cache: Path, queries: np.ndarray, params: list[int]) -> dict:
     import faiss
 
-    index = faiss.IndexHNSWFlat(DIM, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-    index.hnsw.efConstruction = EF_CONSTRUCTION
-    index.add(vectors)
-    return index
+    faiss.omp_set_num_threads(os.cpu_count() or 1)  # building
+    base = np.load(cache / f"base_{n}.npy", mmap_mode="r")
+    started = time.perf_counter()
+    index, cached = raw_index(kind, base, cache)
+    out: dict[str, Any] = {"build_s": time.perf_counter() - started, "cached": cached, **rss()}
+    faiss.omp_set_num_threads(1)  # one query at a time, one thread, as the study did
+    rows = []
+    for param in params if kind != "exact" else [0]:
+        search = raw_search(kind, index, base, param)
+        qs = queries[:EXACT_QUERIES] if kind == "exact" else queries
+        for q in qs[:10]:
+            search(q)
+        latencies, found = [], []
+        for q in qs:
+            started = time.perf_counter()
+            found.append(search(q))
+            latencies.append(time.perf_counter() - started)
+        rows.append({"param": param, "latencies": latencies, "found": found})
+    out["rows"] = rows
+    return out | {f"after_{k}": v for k, v in rss().items()}
 
 
-def bench_size(
-    n: int, n_queries: int, image: Path | None, ef_values: list[int]
-) -> dict[str, float]:
+def raw_index(kind: str, base: np.ndarray, cache: Path) -> tuple[Any, bool]:
     import faiss
 
-    vectors = unit(n, seed=n)
-    queries = unit(n_queries, seed=1)
-    flat = faiss.IndexFlatIP(DIM)
-    flat.add(vectors)
-    _, truth = flat.search(queries, 10)
-    row: dict[str, float] = {"n": n}
-    with tempfile.TemporaryDirectory() as tmp:
-        lib = open_library(Path(tmp) / "lib")
-        row["ingest_s"] = fill(lib, vectors)
-        started = time.perf_counter()
-        lib.search_vector(queries[0], 10)  # builds the index from SQLite
-        row["index_build_s"] = time.perf_counter() - started
-        row_of = {record_id(f"/bench/{i // 1000:04d}/{i:07d}.jpg"): i for i in range(n)}
-
-        def ours(q: np.ndarray) -> list[int]:
-            return [row_of[h.id] for h in lib.search_vector(q, 10)]
-
-        def raw_flat(q: np.ndarray) -> list[int]:
-            return list(flat.search(q[None, :], 10)[1][0].tolist())
-
-        methods = [("picmatch", ours), ("faiss_exact", raw_flat)]
-        started = time.perf_counter()
-        hnsw = raw_hnsw_index(vectors)
-        row["raw_hnsw_build_s"] = time.perf_counter() - started
-        for ef in ef_values:
-            methods.append((f"faiss_hnsw_ef{ef}", _hnsw_search(hnsw, ef)))
-        for name, fn in methods:
-            timed(fn, queries[:20])  # warm-up
-            lat, found = timed(fn, queries)
-            row[f"{name}_p50_ms"] = float(np.median(lat) * 1000)
-            row[f"{name}_p99_ms"] = float(np.percentile(lat, 99) * 1000)
-            row[f"{name}_recall10"] = recall(found, truth)
-        if image is not None:
-            lib.search(image, 10)  # loads the model
-            lat, _ = timed(lambda _q: lib.search(image, 10), queries[:50])
-            row["image_query_p50_ms"] = float(np.median(lat) * 1000)
-        lib.close()
-    return row
+    n, dim = base.shape
+    if kind == "exact":
+        index = faiss.IndexFlatIP(dim)
+        add_in_chunks(index, base)
+        return index, False
+    path = cache / f"raw_{kind}_{n}.faiss"
+    if path.exists():
+        return faiss.read_index(str(path)), True
+    if kind == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+    elif kind == "hnsw-sq8":
+        index = faiss.IndexHNSWSQ(
+            dim, faiss.ScalarQuantizer.QT_8bit, HNSW_M, faiss.METRIC_INNER_PRODUCT
+        )
+    else:
+        lists = round(4 * math.sqrt(n))
+        index = faiss.IndexIVFScalarQuantizer(
+            faiss.IndexFlatIP(dim),
+            dim,
+            lists,
+            faiss.ScalarQuantizer.QT_8bit,
+            faiss.METRIC_INNER_PRODUCT,
+        )
+        index.cp.niter = 10
+    if kind != "hnsw":
+        sample = np.ascontiguousarray(base[np.linspace(0, n - 1, min(n, 120_000)).astype(int)])
+        index.train(sample)
+    if kind != "ivf":
+        index.hnsw.efConstruction = EF_CONSTRUCTION
+    add_in_chunks(index, base)
+    faiss.write_index(index, str(path))
+    return index, False
 
 
-def _hnsw_search(index: object, ef: int) -> object:
+def add_in_chunks(index: Any, base: np.ndarray) -> None:
+    for start in range(0, len(base), 50_000):
+        index.add(np.ascontiguousarray(base[start : start + 50_000]))
+
+
+def raw_search(kind: str, index: Any, base: np.ndarray, param: int) -> Any:
     import faiss
 
-    params = faiss.SearchParametersHNSW()
-    params.efSearch = ef
+    if kind == "exact":
+        return lambda q: index.search(q[None], K)[1][0].tolist()
+    if kind == "ivf":
+        params: Any = faiss.SearchParametersIVF()
+        params.nprobe = param
+    else:
+        params = faiss.SearchParametersHNSW()
+        params.efSearch = param
+    count = K if kind == "hnsw" else RERANK
 
     def search(q: np.ndarray) -> list[int]:
-        return list(index.search(q[None, :], 10, params=params)[1][0].tolist())  # type: ignore[attr-defined]
+        found = index.search(q[None], count, params=params)[1][0]
+        if kind == "hnsw":
+            return list(found.tolist())
+        slots = np.sort(found[found >= 0])
+        return list(slots[np.argsort(-(np.asarray(base[slots]) @ q))[:K]].tolist())
 
     return search
 
 
-def query_photo(folder: Path) -> Path:
-    import skimage.data
-    from PIL import Image
+# driver
 
-    path = folder / "query.jpg"
-    Image.fromarray(skimage.data.coffee()).resize((1600, 1067)).save(path, quality=90)
-    return path
+
+def run_worker(args: list[str], timeout: float = 7200) -> dict[str, Any]:
+    """This script in a fresh process; returns the JSON it prints last."""
+    command = [sys.executable, __file__, *args]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def summary(latencies: list[float], found: list[list[int]], truth: np.ndarray, split: int) -> dict:
+    hits = [len(set(f) & set(t.tolist())) / K for f, t in zip(found, truth, strict=False)]
+    return {
+        "p50_ms": float(np.median(latencies) * 1000),
+        "p99_ms": float(np.percentile(latencies, 99) * 1000),
+        "recall10": float(np.mean(hits)),
+        "recall10_syn": float(np.mean(hits[:split])),
+        "recall10_real": float(np.mean(hits[split:])) if len(hits) > split else math.nan,
+    }
+
+
+def bench_size(n: int, rl: reallike.RealLike, args: argparse.Namespace) -> dict[str, Any]:
+    base = rl.base(n)
+    queries, split = rl.queries()
+    truth = rl.truth(n)
+    np.save(rl.cache / "queries.npy", queries)
+    extra = rl.synthetic(n + 1000 - len(rl.real_base))[-1000:]
+    np.save(rl.cache / "extra.npy", np.ascontiguousarray(extra))
+    row: dict[str, Any] = {"n": n, "real_in_base": len(rl.real_base), "queries": len(queries)}
+    if "picmatch" in args.methods:
+        with tempfile.TemporaryDirectory(prefix="picmatch-search-", dir=args.work) as tmp:
+            folder = Path(tmp) / "store"
+            row["ingest_s"] = ingest(folder, base)
+            print(f"  ingest {row['ingest_s']:.0f} s", flush=True)
+            row["build"] = run_worker(["--worker", "build", str(folder)])
+            print(f"  build {row['build']['build_s']:.1f} s", flush=True)
+            cache = str(rl.cache)
+            result = run_worker(["--worker", "search", str(folder), cache])
+            row["disk_bytes"] = sum(p.stat().st_size for p in folder.iterdir())
+        stats = summary(result.pop("latencies"), result.pop("found"), truth, split)
+        row["picmatch"] = result | stats
+        print(f"  picmatch {json.dumps(row['picmatch'])}", flush=True)
+    for kind in args.raw:
+        params = {"hnsw": args.ef, "hnsw-sq8": args.ef_sq8, "ivf": args.nprobe}.get(kind, [0])
+        result = run_worker(
+            ["--worker", "raw", kind, str(n), str(rl.cache), ",".join(map(str, params))]
+        )
+        for entry in result.pop("rows"):
+            stats = summary(entry["latencies"], entry["found"], truth, split)
+            name = kind if kind == "exact" else f"{kind}:{entry['param']}"
+            row[f"raw {name}"] = result | stats
+            print(f"  raw {name}: {json.dumps(row[f'raw {name}'])}", flush=True)
+    return row
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    print(
+        "\n| vectors | method | build s | first search s | p50 ms | p99 ms "
+        "| R@10 all (syn/real) | RSS MiB (anon/file) |"
+    )
+    print("|---:|---|---:|---:|---:|---:|---|---|")
+    for row in rows:
+        for name, r in row.items():
+            if not isinstance(r, dict) or "p50_ms" not in r:
+                continue
+            label = name
+            build = row["build"]["build_s"] if name == "picmatch" else r.get("build_s", math.nan)
+            if name == "picmatch":
+                index = r["index"]
+                label = f"**picmatch ({index['kind']}, nprobe {index.get('nprobe', '-')})**"
+            first = f"{r['first_search_s']:.2f}" if "first_search_s" in r else ""
+            cached = " (cached)" if r.get("cached") else ""
+            print(
+                f"| {row['n']:,} | {label} | {build:.1f}{cached} | {first} | {r['p50_ms']:.2f} | "
+                f"{r['p99_ms']:.2f} | {r['recall10']:.3f} ({r['recall10_syn']:.3f}/"
+                f"{r['recall10_real']:.3f}) | {r.get('rss_mib', 0):,.0f} "
+                f"({r.get('rss_anon_mib', 0):,.0f}/{r.get('rss_file_mib', 0):,.0f}) |"
+            )
+        if "picmatch" in row:
+            p = row["picmatch"]
+            print(
+                f"| {row['n']:,} | picmatch: ingest {row['ingest_s']:.0f} s; add 1,000: upsert "
+                f"{p['add_upsert_s']:.2f} s + index step {p['add_flush_s']:.2f} s, next search "
+                f"{p['add_next_search_s']:.2f} s, new found {p['add_found_share']:.2f} "
+                "| | | | | | |"
+            )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="search latency benchmark")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--queries", type=int, default=300)
-    parser.add_argument("--ef", type=int, nargs="+", default=[96, 512], help="raw HNSW efSearch")
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        print(json.dumps(worker_main(sys.argv[2:])))
+        return
+    parser = argparse.ArgumentParser(description="search latency and recall at scale")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
+    parser.add_argument("--methods", nargs="+", default=["picmatch"], choices=["picmatch", "none"])
+    parser.add_argument("--raw", nargs="*", default=list(RAW_KINDS), choices=RAW_KINDS)
+    parser.add_argument("--ef", type=int, nargs="+", default=[64, 128, 256, 512])
+    parser.add_argument("--ef-sq8", type=int, nargs="+", default=[256, 512])
+    parser.add_argument("--nprobe", type=int, nargs="+", default=[64, 128, 192, 256])
+    parser.add_argument("--eval-root", type=Path, default=Path(__file__).parent / "data")
+    parser.add_argument("--cache", type=Path, default=reallike.DEFAULT_CACHE)
+    parser.add_argument("--work", type=Path, default=None, help="where the stores go (tmp)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
-    rows: list[dict[str, float]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        photo = query_photo(Path(tmp))
-        for i, n in enumerate(sorted(args.sizes)):
-            print(f"size {n}: filling store and building the index ...", flush=True)
-            rows.append(bench_size(n, args.queries, photo if i == 0 else None, args.ef))
-            print(json.dumps(rows[-1]), flush=True)
-    print("\n| vectors | method | p50 ms | p99 ms | recall@10 |")
-    print("|---:|---|---:|---:|---:|")
-    for row in rows:
-        names = ["picmatch", "faiss_exact"] + [f"faiss_hnsw_ef{ef}" for ef in args.ef]
-        for name in names:
-            print(f"| {row['n']:,} | {name} | {row[f'{name}_p50_ms']:.2f} | "
-                  f"{row[f'{name}_p99_ms']:.2f} | {row[f'{name}_recall10']:.3f} |")  # fmt: skip
-        for name in names[1:]:
-            ratio = row["picmatch_p50_ms"] / row[f"{name}_p50_ms"]
-            print(f"| {row['n']:,} | picmatch p50 ÷ {name} p50 | {ratio:.2f}× | | |")
-        if "image_query_p50_ms" in row:
-            print(f"| {row['n']:,} | query by image, end to end | "
-                  f"{row['image_query_p50_ms']:.1f} | | |")  # fmt: skip
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "search_latency.json").write_text(json.dumps(rows, indent=2))
+    rl = reallike.load(args.eval_root, args.cache)
+    rows = []
+    for n in sorted(args.sizes):
+        print(f"size {n:,}", flush=True)
+        rows.append(bench_size(n, rl, args))
+        args.out.mkdir(parents=True, exist_ok=True)
+        meta = {"machine": platform.platform(), "cpus": os.cpu_count(), "load": os.getloadavg()}
+        (args.out / "search_latency.json").write_text(json.dumps([meta, *rows], indent=1))
+    print_table(rows)
+
+
+def worker_main(argv: list[str]) -> dict[str, Any]:
+    what, rest = argv[0], argv[1:]
+    if what == "build":
+        return worker_build(Path(rest[0]))
+    if what == "search":
+        cache = Path(rest[1])
+        return worker_search(
+            Path(rest[0]), np.load(cache / "queries.npy"), np.load(cache / "extra.npy")
+        )
+    queries = np.load(Path(rest[2]) / "queries.npy")
+    params = [int(p) for p in rest[3].split(",")]
+    return worker_raw(rest[0], int(rest[1]), Path(rest[2]), queries, params)
 
 
 if __name__ == "__main__":
