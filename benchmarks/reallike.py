@@ -68,14 +68,15 @@ class RealLike:
         return np.vstack([self.synthetic_queries, self.real_queries]), len(self.synthetic_queries)
 
     def synthetic(self, n: int) -> F32:
+        """The first n synthetic vectors; grown in whole blocks, one seed per block."""
         path = self.cache / "synthetic.f32"
-        have = path.stat().st_size // (4 * DIM) if path.exists() else 0
-        if have < n:
+        have = path.stat().st_size // (4 * DIM * _CHUNK) if path.exists() else 0
+        if have * _CHUNK < n:
             sampler = _Sampler(self.real_base)
-            with path.open("ab") as f:
-                for start in range(have, n, _CHUNK):
-                    count = min(_CHUNK, n - start)
-                    sampler.sample(count, seed=1000 + start // _CHUNK).tofile(f)
+            with path.open("r+b" if have else "wb") as f:
+                f.seek(have * _CHUNK * DIM * 4)
+                for block in range(have, -(-n // _CHUNK)):
+                    sampler.sample(_CHUNK, seed=1000 + block).tofile(f)
         return np.memmap(path, dtype=np.float32, mode="r", shape=(n, DIM))
 
     def truth(self, n: int, k: int = 10) -> npt.NDArray[np.int64]:
