@@ -14,6 +14,7 @@ _LABELS = {
     Phase.SCAN: "scanning",
     Phase.HASH: "checking changes",
     Phase.EMBED: "embedding",
+    Phase.INDEX: "search index",
 }
 MAX_LISTED_SKIPS = 20
 

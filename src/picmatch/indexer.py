@@ -48,6 +48,7 @@ class Phase(StrEnum):
     SCAN = "scan"
     HASH = "hash"
     EMBED = "embed"
+    INDEX = "index"  # the store's search index, updated or rebuilt at the end of a run
     DONE = "done"
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Self
 
@@ -239,7 +239,7 @@ class Library:
         if report.moved:
             self._forget_emptied_roots()
         self._fill_evidence()
-        self.store.flush()
+        self.store.flush(_index_progress(progress))
         return report
 
     def _index_space(
@@ -464,6 +464,7 @@ class Library:
             store=self.store.url,
             images=self.count(),
             store_bytes=self.store.size_bytes(),
+            index=_index_info(self.store, self.space),
             roots=tuple(str(r) for r in self.roots),
             params=self.params,
             models=tuple(s.model for s in self.spaces),
@@ -557,6 +558,23 @@ class Library:
 def _waiting(progress: ProgressCallback | None) -> None:
     if progress is not None:
         progress(Progress(Phase.WAIT, 0, 0))
+
+
+def _index_progress(progress: ProgressCallback | None) -> Callable[[int, int], None] | None:
+    """The store's index build, reported as the last phase of an index run."""
+    if progress is None:
+        return None
+    report = progress
+    return lambda done, total: report(Progress(Phase.INDEX, done, total))
+
+
+def _index_info(store: VectorStore, space: str) -> dict[str, object]:
+    """The store's search index (kind, recall...), where the backend reports it."""
+    report = getattr(store, "index_info", None)
+    if report is None or store.get_space(space) is None:
+        return {}
+    info: dict[str, object] = report(space)
+    return info
 
 
 def _check_k(k: int) -> None:

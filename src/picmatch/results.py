@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from picmatch._sys import display_path
@@ -46,6 +46,7 @@ class LibraryStats:
     params: dict[str, str]
     models: tuple[str, ...] = ()  # every vector space's model, the default first
     text_models: tuple[str, ...] = ()  # those that answer text queries
+    index: dict[str, object] = field(default_factory=dict)  # search index: kind, recall...
 
 
 def hit_of(h: StoreHit) -> Hit:

@@ -38,6 +38,7 @@ def test_index_search_json_info_remove(
     assert main(["info"]) == 0
     info = capsys.readouterr().out
     assert "efficientnet-lite0" in info and "images    14" in info and str(photo_dir) in info
+    assert "index     exact, 14 vectors" in info and "recall@10 1.0 (exact)" in info
 
     assert main(["remove", str(photo_dir / "coffee.jpg")]) == 0
     assert "removed 1 image(s); 13 left" in capsys.readouterr().out

@@ -163,3 +163,21 @@ def test_folder_filter(open_lib: OpenLib, tmp_path: Path) -> None:
     assert hits and all(h.path.startswith(str(b) + "/") for h in hits)
     assert hits[0].path == str(b / "0.png")
     assert lib.search(a / "0.png", k=10, min_score=0.999)[0].score >= 0.999
+
+
+def test_the_search_index_is_built_as_the_last_phase_of_an_index_run(
+    open_lib: OpenLib, photo_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from picmatch.indexer import Phase, Progress
+    from picmatch.store import vector_index
+
+    monkeypatch.setattr(vector_index, "FLAT_MAX", 8)  # 14 photos: past the exact range
+    seen: list[Progress] = []
+    lib = open_lib()
+    lib.index([photo_dir], progress=seen.append)
+    assert seen[-1] == Progress(Phase.INDEX, 14, 14)
+    assert [p.phase for p in seen].index(Phase.INDEX) > [p.phase for p in seen].index(Phase.EMBED)
+    index = lib.stats().index
+    assert index["kind"] == "ivf-sq8" and index["vectors"] == 14
+    hits = lib.search(photo_dir / "chelsea.jpg", k=3)
+    assert hits[0].path == str(photo_dir / "chelsea.jpg")

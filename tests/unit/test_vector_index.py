@@ -1,8 +1,6 @@
-"""The derived FAISS index: exact while small, HNSW once it outgrows `hnsw_above`."""
+"""The derived FAISS index while it is exact (IVF-SQ8 above `flat_max`: test_ivf_index.py)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 
@@ -16,30 +14,9 @@ def clustered(n: int, dim: int = 32, seed: int = 0) -> np.ndarray:
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
-def test_switches_to_hnsw_and_keeps_answers(tmp_path: Path) -> None:
-    vectors = clustered(3000)
-    index = VectorIndex(32, hnsw_above=1000)
-    ids = np.arange(3000, dtype=np.int64) * 7 + 1
-    index.add(ids[:500], vectors[:500])
-    assert not index.is_hnsw
-    index.add(ids[500:], vectors[500:])
-    assert index.is_hnsw and index.live_count == 3000
-    index.remove(ids[:100])
-    scores, found = index.search(vectors[:200], 5)
-    assert not set(found.ravel().tolist()) & set(ids[:100].tolist())
-    assert (found[100:, 0] == ids[100:200]).mean() == 1.0
-    brute = vectors[100:200] @ vectors[100:].T
-    assert np.allclose(scores[100:, 0], brute.max(axis=1), atol=1e-5)
-
-    index.save(tmp_path, "s")
-    loaded = VectorIndex.load(tmp_path, "s", 32)
-    assert loaded is not None and loaded.is_hnsw and loaded.live_count == 2900
-    assert (loaded.search(vectors[150:160], 1)[1][:, 0] == ids[150:160]).all()
-
-
 def test_filtered_search_is_exact_on_small_subsets() -> None:
     vectors = clustered(500, seed=1)
-    index = VectorIndex(32, hnsw_above=100)
+    index = VectorIndex(32)
     ids = np.arange(500, dtype=np.int64)
     index.add(ids, vectors)
     allowed = ids[ids % 5 == 0]

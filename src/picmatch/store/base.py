@@ -13,7 +13,7 @@ it. Callers therefore never ask `get_space` first, which saves a round trip on a
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
@@ -178,8 +178,9 @@ class VectorStore(Protocol):
         """Disk (or server) bytes used by this store, best effort."""
         ...
 
-    def flush(self) -> None:
-        """Persist derived state (e.g. an ANN index) so a new process opens it fast."""
+    def flush(self, progress: Callable[[int, int], None] | None = None) -> None:
+        """Persist derived state (e.g. an ANN index) so a new process opens it fast; this is
+        where such state is rebuilt when needed, reporting `progress(done, total)`."""
         ...
 
     def close(self) -> None: ...

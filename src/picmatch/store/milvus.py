@@ -16,7 +16,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
@@ -252,7 +252,7 @@ class MilvusStore:
         """Estimated bytes on the server: vectors plus payloads (Milvus reports no exact size)."""
         return sum(self.count(s.name) * (s.dim * 4 + 256) for s in self.list_spaces())
 
-    def flush(self) -> None:
+    def flush(self, progress: Callable[[int, int], None] | None = None) -> None:
         """Nothing to do: the server persists every write and builds its indexes itself."""
 
     def close(self) -> None:

@@ -1,14 +1,18 @@
 """The embedded default store: SQLite (WAL) is the source of truth, FAISS a derived index.
 
 Every write bumps the space's `generation` and stamps the rows it wrote (`seq`) or deleted
-(`deletions`). An in-memory HNSW index remembers the generation it reflects, so before a search
-it catches up with whatever this or any other process wrote since, and `flush()` saves it so
-the next process starts from there. A lost or stale index file is simply rebuilt from SQLite.
+(`deletions`). An in-memory index (store/vector_index.py) remembers the generation it reflects,
+so before a search it catches up with whatever this or any other process wrote since (new
+vectors are searchable at once), or loads the index another process saved since. `flush()`,
+run at the end of every index run, rebuilds the index when its kind or tuning no longer fits
+the space's size (store/index_build.py) and saves it, so the next process starts from there.
+Searches never build, except to repair a lost or unreadable index file.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -30,6 +34,7 @@ from picmatch.store.base import (
     check_same_space,
     valid_space_name,
 )
+from picmatch.store.index_build import build_index
 from picmatch.store.sqlite_schema import (
     DB_NAME,
     create_or_migrate,
@@ -39,14 +44,15 @@ from picmatch.store.sqlite_schema import (
     path_text,
 )
 from picmatch.store.sqlite_write import Transaction
-from picmatch.store.vector_index import VectorIndex
+from picmatch.store.vector_index import Progress, VectorIndex
 
 _PAYLOAD_COLUMNS = "path, content_hash, size, mtime_ns, width, height, taken_at"
 _CHUNK = 4096
+_log = logging.getLogger(__name__)
 
 
 class SqliteStore:
-    """`VectorStore` in one folder: `picmatch.db` plus one HNSW index file pair per space."""
+    """`VectorStore` in one folder: `picmatch.db` plus one index file pair per space."""
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
@@ -65,6 +71,7 @@ class SqliteStore:
             raise StoreError(f"cannot open the store in {self.folder}: {exc}") from exc
         self._lock = threading.RLock()
         self._indexes: dict[str, VectorIndex] = {}
+        self._stamps: dict[str, tuple[int, int] | None] = {}  # saved index files seen
         self._dims: dict[str, int] = {}
 
     # spaces
@@ -118,6 +125,7 @@ class SqliteStore:
                 self._db.execute(f'DROP TABLE "records_{name}"')
                 self._db.execute(f'DROP TABLE "deletions_{name}"')
             self._indexes.pop(name, None)
+            self._stamps.pop(name, None)
             self._dims.pop(name, None)
             VectorIndex.remove_files(self.folder, name)
 
@@ -258,7 +266,8 @@ class SqliteStore:
             index = self._synced_index(space)
             allowed = self._allowed_ids(space, flt)
             excluded = flt.exclude_ids if flt else frozenset()
-            scores, ids = index.search(queries, k, allowed, excluded)
+            fetch = lambda ids: self._vectors(space, ids)  # noqa: E731
+            scores, ids = index.search(queries, k, allowed, excluded, fetch)
             payloads = self._payloads(space, {int(i) for i in ids.ravel() if i >= 0})
         return [
             [
@@ -269,16 +278,38 @@ class SqliteStore:
             for row_scores, row_ids in zip(scores, ids, strict=True)
         ]
 
-    def flush(self) -> None:
-        with self._lock:
-            for info in self.list_spaces():
+    def flush(self, progress: Progress | None = None) -> None:
+        """Catch every index up, rebuild those whose kind or tuning no longer fits their size
+        (searches go on with the old index meanwhile), and save what changed."""
+        progress = progress or _quiet
+        for info in self.list_spaces():
+            with self._lock:
+                index = self._synced_index(info.name, progress)
+                rebuild = index.needs_rebuild()
+            if rebuild:
+                built = build_index(self.folder / DB_NAME, info.name, info.dim, progress)
+                with self._lock:
+                    self._swap(info.name, built)
+            with self._lock:
                 index = self._synced_index(info.name)
-                saved = VectorIndex.load(self.folder, info.name, info.dim)
-                if saved is None or saved.generation != index.generation:
+                saved = VectorIndex.load_generation(self.folder, info.name)
+                if saved != index.generation or rebuild:
                     try:
                         index.save(self.folder, info.name)
                     except (OSError, RuntimeError) as exc:  # FAISS raises RuntimeError
                         raise write_failure(self.folder, exc) from exc
+                    self._stamps[info.name] = VectorIndex.saved_stamp(self.folder, info.name)
+
+    def index_info(self, space: str) -> dict[str, object]:
+        """The space's search index: kind, vectors, memory, recall@10 measured at build time
+        (read from the saved index's metadata where this process has not loaded it)."""
+        with self._lock:
+            self._require(space)
+            index = self._indexes.get(space)
+            if index is not None:
+                return index.info()
+            saved = VectorIndex.saved_info(self.folder, space)
+            return saved if saved is not None else {"kind": "none yet"}
 
     def size_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.folder.iterdir() if p.is_file())
@@ -319,21 +350,37 @@ class SqliteStore:
         row = self._db.execute("SELECT generation FROM spaces WHERE name = ?", (space,)).fetchone()
         return int(row[0])
 
-    def _synced_index(self, space: str) -> VectorIndex:
-        """The in-memory index, caught up with every write to the database."""
+    def _synced_index(self, space: str, progress: Progress | None = None) -> VectorIndex:
+        """The in-memory index, caught up with every write to the database. The saved index
+        is (re)loaded when this process has none or another process saved a newer one."""
         dim = self._require(space)
         generation = self._generation(space)
         index = self._indexes.get(space)
+        stamp = VectorIndex.saved_stamp(self.folder, space)
+        if index is None or (stamp is not None and stamp != self._stamps.get(space)):
+            saved = VectorIndex.load(self.folder, space, dim) if stamp else None
+            self._stamps[space] = stamp
+            if saved is not None and _newer(saved, index, generation):
+                index = self._swap(space, saved)
         if index is None:
-            index = VectorIndex.load(self.folder, space, dim)
-            if index is None or index.generation > generation:
-                index = VectorIndex(dim)
+            index = self._swap(space, self._first_index(space, dim, progress))
         if index.generation != generation:
             self._catch_up(space, index, generation)
-        if index.needs_compaction():
-            index.drop_coarse()
-            index = VectorIndex(dim)
-            self._catch_up(space, index, generation)
+        return index
+
+    def _first_index(self, space: str, dim: int, progress: Progress | None) -> VectorIndex:
+        """An index for a space without a usable saved one: new, never flushed, or its file
+        lost. Only then may a search build one (a repair)."""
+        if self.count(space) <= VectorIndex(dim).flat_max:
+            return VectorIndex(dim)  # exact: filled by the catch-up
+        if progress is None:
+            _log.warning("building the search index of %r (no saved index)", space)
+        return build_index(self.folder / DB_NAME, space, dim, progress)
+
+    def _swap(self, space: str, index: VectorIndex) -> VectorIndex:
+        old = self._indexes.get(space)
+        if old is not None and old is not index:
+            old.drop_coarse()
         self._indexes[space] = index
         return index
 
@@ -344,7 +391,7 @@ class SqliteStore:
         ).fetchall()
         index.remove(np.array([r[0] for r in deleted], dtype=np.int64))
         cursor = self._db.execute(
-            f'SELECT id, vector FROM "records_{space}" WHERE seq > ? ORDER BY id',
+            f'SELECT id, vector FROM "records_{space}" WHERE seq > ? ORDER BY seq',
             (index.generation,),
         )
         while rows := cursor.fetchmany(_CHUNK):
@@ -372,6 +419,17 @@ class SqliteStore:
             ).fetchall()
         return sorted({i for i, path in rows if flt.accepts(i, path_text(path))})
 
+    def _vectors(self, space: str, ids: list[int]) -> dict[int, FloatArray]:
+        dim = self._dims[space]
+        out: dict[int, FloatArray] = {}
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            for record_id, blob in self._db.execute(
+                f'SELECT id, vector FROM "records_{space}" WHERE id IN ({marks})', chunk
+            ):
+                out[record_id] = _vector(blob, dim)
+        return out
+
     def _payloads(self, space: str, ids: set[int]) -> dict[int, Payload]:
         out: dict[int, Payload] = {}
         for chunk in _chunks(sorted(ids)):
@@ -382,6 +440,18 @@ class SqliteStore:
             ):
                 out[row[0]] = _payload(row[1:])
         return out
+
+
+def _quiet(done: int, total: int) -> None:
+    """No progress shown (an index build in `flush()` is expected, not a repair)."""
+
+
+def _newer(saved: VectorIndex, current: VectorIndex | None, generation: int) -> bool:
+    """Whether a saved index should replace this process's: it is not ahead of the database
+    and it is as recent as ours, or of another kind (rebuilt by another process)."""
+    if saved.generation > generation:
+        return False
+    return current is None or saved.generation >= current.generation or saved.kind != current.kind
 
 
 def _space_from_row(row: tuple[str, int, str, str, str, int]) -> SpaceInfo:

@@ -1,29 +1,38 @@
 """A FAISS index over record ids, derived from the SQLite store and rebuildable at any time.
 
-Up to `HNSW_ABOVE` live vectors the index is exact (`IndexFlatIP` storage, scored with BLAS,
-narrowed by an 8-bit coarse scan from `COARSE_ABOVE` on: recall 1.0, ~17 ms per query at
-100k x 1280 on 2 cores); past that it is rebuilt once as HNSW (`IndexHNSWFlat`), whose latency
-grows with log(n). Measured here on 100k random 1280-d unit vectors, HNSW (M=32) needed
-efSearch 8192 (116 ms) to reach recall@10 0.95, because random vectors have no neighbourhood
-structure; image embeddings do, which is what HNSW relies on. So exact search is used for as
-long as it is fast enough.
+Its kind follows the number of live vectors:
+- up to `FLAT_MAX` (100k) it is exact: `IndexFlatIP` storage scored with BLAS, narrowed by
+  an 8-bit coarse scan from `COARSE_ABOVE` on (recall 1.0, ~17 ms a query at 100k x 1280 on
+  2 cores);
+- above, it is approximate (`ivf_sq8`): an inverted file over 8-bit PCA codes with a
+  calibrated number of probed lists, re-ranked with 8-bit codes of the whole vectors, then
+  re-scored exactly from full-precision vectors fetched from the store (they stay on disk,
+  never whole in the heap).
+Exact search cannot stay fast past 100k (its bytes per query grow with n), and HNSW keeps every
+float32 vector in memory (5.4 GB at 1M) and builds for minutes; see benchmarks/search_latency.py.
+
+Building, changing kind and retraining happen only in `build_*` (called from the store's
+`flush()`, i.e. at the end of `picmatch index` or a server job), never inside a search:
+`add` only appends (an exact index may grow past `FLAT_MAX` until the next flush; an IVF
+index encodes new vectors into its trained lists, so they are searchable at once).
 
 FAISS indexes cannot remove vectors cheaply, so the index addresses *slots*: every added
 vector gets the next slot number, `slot_ids[slot]` is its record id and `live[slot]` says
 whether it still counts. Replacing or deleting a record kills its old slot; searches only
-visit live slots (an `IDSelectorBitmap`), and the index is compacted (rebuilt) when too many
-slots are dead.
+visit live slots (an `IDSelectorBitmap`), and the index is rebuilt at the next flush when too
+many slots are dead.
 
 On disk an index is two files beside the database, written atomically and in this order:
-`<space>.<token>.faiss` (the graph and vectors) and `<space>.hnsw.npz` (generation, token,
-slot ids, live flags). The `.npz` names the `.faiss` it belongs to, so a crash between the two
-writes leaves either the old pair or the new pair, never a mix.
+`<space>.<token>.faiss` (the FAISS index) and `<space>.index.npz` (kind, generation, token,
+slot ids, live flags, calibration). The `.npz` names the `.faiss` it belongs to, so a crash
+between the two writes leaves either the old pair or the new pair, never a mix.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,16 +42,22 @@ import numpy.typing as npt
 
 from picmatch._sys import atomic_save, atomic_writer
 from picmatch._sys import faiss as _faiss
+from picmatch.store import ivf_sq8
 from picmatch.store.base import FloatArray
 from picmatch.store.coarse_scan import CoarseScan
 
-HNSW_M = 32
-EF_CONSTRUCTION = 80
-MIN_EF_SEARCH = 96
-HNSW_ABOVE = 100_000  # live vectors; below this the index is exact
+FLAT_MAX = 100_000  # live vectors; up to this the index is exact
 COARSE_ABOVE = 20_000  # live vectors; from here exact search starts from an 8-bit coarse scan
-EXACT_BELOW = 4096  # filtered subsets this small are searched exactly even in an HNSW index
+EXACT_BELOW = 4096  # filtered subsets this small are scored exactly, whatever the kind
 COMPACT_DEAD_SHARE = 0.25
+RETRAIN_GROWTH = 2.0  # an IVF index is retrained once the space has grown this much
+EXACT, IVF = "exact", "ivf-sq8"
+META = "index.npz"
+
+Fetch = Callable[[list[int]], dict[int, FloatArray]]
+"""Full-precision vectors of record ids (missing ids are left out)."""
+Chunks = Iterable[tuple[npt.NDArray[np.int64], FloatArray]]
+Progress = Callable[[int, int], None]
 
 
 @dataclass
@@ -52,22 +67,26 @@ class VectorIndex:
     dim: int
     generation: int = 0
     index: Any = None
-    hnsw_above: int = HNSW_ABOVE
+    flat_max: int = field(default_factory=lambda: FLAT_MAX)
     coarse_above: int = COARSE_ABOVE
     slot_ids: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     live: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, np.bool_))
     slot_of: dict[int, int] = field(default_factory=dict)
     coarse: CoarseScan | None = field(default=None, repr=False)
+    nprobe: int = 0  # IVF: lists probed per query, from calibration
+    trained_count: int = 0  # IVF: live vectors when it was trained
+    recall: float = 1.0  # recall@10 measured at build time (1.0: exact)
 
     def __post_init__(self) -> None:
         if self.index is None:
             self.index = _faiss().IndexFlatIP(self.dim)
         if not self.slot_of:
-            self.slot_of = {int(i): s for s, i in enumerate(self.slot_ids) if self.live[s]}
+            live = np.flatnonzero(self.live)
+            self.slot_of = dict(zip(self.slot_ids[live].tolist(), live.tolist(), strict=True))
 
     @property
-    def is_hnsw(self) -> bool:
-        return hasattr(self.index, "hnsw")
+    def kind(self) -> str:
+        return IVF if hasattr(self.index, "refine_index") else EXACT
 
     @property
     def live_count(self) -> int:
@@ -80,33 +99,46 @@ class VectorIndex:
     def needs_compaction(self) -> bool:
         return self.dead_count > 1000 and self.dead_count > COMPACT_DEAD_SHARE * len(self.slot_ids)
 
+    def needs_rebuild(self) -> bool:
+        """Whether the next flush should rebuild: wrong kind for the size, grown, or gappy."""
+        if self.needs_compaction():
+            return True
+        if self.kind == EXACT:
+            return self.live_count > self.flat_max
+        return (
+            self.live_count > RETRAIN_GROWTH * self.trained_count
+            or self.live_count <= self.flat_max // 2
+        )
+
+    def wanted_kind(self, count: int) -> str:
+        return EXACT if count <= self.flat_max else IVF
+
+    def info(self) -> dict[str, object]:
+        """What `picmatch info` shows: kind, vectors, memory, measured recall, settings."""
+        out: dict[str, object] = {"kind": self.kind, "vectors": self.live_count}
+        if self.kind == IVF:
+            lists = ivf_sq8.lists(self.index)
+            out.update(
+                lists=int(lists.nlist),
+                nprobe=self.nprobe,
+                pca_dim=int(lists.d),
+                memory_bytes=ivf_sq8.memory_bytes(self.index),
+                recall_at_10=round(self.recall, 3),
+            )
+        else:
+            out.update(memory_bytes=int(self.index.ntotal) * self.dim * 4, recall_at_10=1.0)
+        return out
+
     def add(self, ids: npt.NDArray[np.int64], vectors: FloatArray) -> None:
-        """Add or replace records."""
+        """Add or replace records (never rebuilds: see `needs_rebuild`)."""
         if len(ids) == 0:
             return
         self.remove(ids)
-        if not self.is_hnsw and self.live_count + len(ids) > self.hnsw_above:
-            self._become_hnsw()
         first = len(self.slot_ids)
         self.index.add(np.ascontiguousarray(vectors, dtype=np.float32))
         self.slot_ids = np.concatenate([self.slot_ids, ids.astype(np.int64)])
         self.live = np.concatenate([self.live, np.ones(len(ids), np.bool_)])
-        for offset, record_id in enumerate(ids.tolist()):
-            self.slot_of[record_id] = first + offset
-
-    def _become_hnsw(self) -> None:
-        """Rebuild as HNSW from the live vectors (once, when the space outgrows exact search)."""
-        faiss = _faiss()
-        self.drop_coarse()
-        live = np.flatnonzero(self.live)
-        vectors = self.index.reconstruct_batch(live) if len(live) else None
-        self.index = faiss.IndexHNSWFlat(self.dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        self.index.hnsw.efConstruction = EF_CONSTRUCTION
-        if vectors is not None:
-            self.index.add(vectors)
-        self.slot_ids = self.slot_ids[live]
-        self.live = np.ones(len(live), np.bool_)
-        self.slot_of = {int(i): s for s, i in enumerate(self.slot_ids)}
+        self.slot_of.update(zip(ids.tolist(), range(first, first + len(ids)), strict=True))
 
     def remove(self, ids: npt.NDArray[np.int64]) -> None:
         for record_id in ids.tolist():
@@ -114,31 +146,68 @@ class VectorIndex:
             if slot is not None:
                 self.live[slot] = False
 
+    @classmethod
+    def build_ivf(
+        cls,
+        dim: int,
+        sample_ids: npt.NDArray[np.int64],
+        sample: FloatArray,
+        chunks: Chunks,
+        total: int,
+        progress: Progress | None = None,
+    ) -> VectorIndex:
+        """A trained, filled and calibrated IVF index. `sample` holds random live records: its
+        first rows are calibration queries, held out (from training too) until calibrated, and
+        searched exactly against every chunk in the same pass; the rest trains the lists."""
+        take = min(ivf_sq8.CALIBRATION_QUERIES, len(sample) // 10)
+        calibration = ivf_sq8.Calibration(sample[:take], sample_ids[:take])
+        index = cls(dim, index=ivf_sq8.train(dim, sample[take:], total))
+        held: list[tuple[npt.NDArray[np.int64], FloatArray]] = []
+        done = 0
+        for ids, vectors in chunks:
+            out = np.isin(ids, calibration.ids) if take else np.zeros(len(ids), np.bool_)
+            held.append((ids[out], vectors[out]))
+            calibration.see(len(index.slot_ids), vectors[~out])
+            index.add(ids[~out], vectors[~out])
+            done += len(ids)
+            if progress is not None:
+                progress(done, total)
+        if take:
+            index.nprobe, index.recall = calibration.choose_nprobe(index.index)
+        for ids, vectors in held:
+            index.add(ids, vectors)
+        index.trained_count = index.live_count
+        return index
+
     def search(
         self,
         queries: FloatArray,
         k: int,
         allowed: npt.NDArray[np.int64] | None = None,
         excluded: Collection[int] = (),
+        fetch: Fetch | None = None,
     ) -> tuple[FloatArray, npt.NDArray[np.int64]]:
         """Top-k (scores, record ids) per query among `allowed` ids (None: all) but `excluded`;
-        id -1 pads rows with fewer than k hits."""
+        id -1 pads rows with fewer than k hits. An IVF index needs `fetch` to re-score."""
         n = len(queries)
         if self.live_count == 0:
             return np.full((n, k), -np.inf, np.float32), np.full((n, k), -1, np.int64)
         slots = self._without(self._candidate_slots(allowed), excluded)
-        if not self.is_hnsw or (slots is not None and len(slots) <= EXACT_BELOW):
+        if self.kind == EXACT:
             return self._exact(queries, k, slots)
-        faiss = _faiss()
-        params = faiss.SearchParametersHNSW()
-        params.efSearch = max(MIN_EF_SEARCH, 2 * k)
+        if fetch is None:
+            raise ValueError("an IVF index re-scores from full vectors: pass fetch")
+        if slots is not None and len(slots) <= EXACT_BELOW:
+            return _rescore_ids(queries, k, [self.slot_ids[slots]] * n, fetch)
+        mask = None
+        nprobe = self.nprobe
         if slots is not None or self.dead_count:
             mask = self.live if slots is None else _mask(len(self.live), slots)
-            bitmap = np.packbits(mask, bitorder="little")
-            params.sel = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bitmap))
-        scores, found = self.index.search(np.ascontiguousarray(queries), k, params=params)
-        ids = np.where(found >= 0, self.slot_ids[np.maximum(found, 0)], -1)
-        return scores.astype(np.float32).reshape(n, k), ids.reshape(n, k)
+            if slots is not None:  # a folder filter: probe more lists, fewer hits per list
+                nprobe = int(nprobe * min(8.0, self.live_count / max(1, len(slots))))
+        found = ivf_sq8.search(self.index, queries, ivf_sq8.candidates_for(k), nprobe, mask)
+        ids = [self.slot_ids[row[row >= 0]] for row in found]
+        return _rescore_ids(queries, k, ids, fetch)
 
     def _without(
         self, slots: npt.NDArray[np.int64] | None, excluded: Collection[int]
@@ -193,13 +262,12 @@ class VectorIndex:
             self.coarse = None
 
     def _stored_vectors(self) -> FloatArray:
-        """A read-only (ntotal, dim) view of the index's own float32 storage."""
+        """A read-only (ntotal, dim) view of the exact index's own float32 storage."""
         faiss = _faiss()
-        flat = faiss.downcast_index(self.index.storage) if self.is_hnsw else self.index
-        total = int(flat.ntotal)
+        total = int(self.index.ntotal)
         if total == 0:
             return np.zeros((0, self.dim), np.float32)
-        view: FloatArray = faiss.rev_swig_ptr(flat.get_xb(), total * self.dim)
+        view: FloatArray = faiss.rev_swig_ptr(self.index.get_xb(), total * self.dim)
         return view.reshape(total, self.dim)
 
     def save(self, folder: Path, space: str) -> None:
@@ -207,7 +275,7 @@ class VectorIndex:
         token = secrets.token_hex(6)
         graph = folder / f"{space}.{token}.faiss"
         atomic_save(graph, lambda name: faiss.write_index(self.index, name))
-        with atomic_writer(folder / f"{space}.hnsw.npz") as f:
+        with atomic_writer(folder / f"{space}.{META}") as f:
             np.savez(
                 f,
                 generation=np.int64(self.generation),
@@ -215,15 +283,47 @@ class VectorIndex:
                 dim=np.int64(self.dim),
                 slot_ids=self.slot_ids,
                 live=self.live,
+                nprobe=np.int64(self.nprobe),
+                trained_count=np.int64(self.trained_count),
+                recall=np.float64(self.recall),
+                info=np.array(json.dumps(self.info())),
             )
-        for old in folder.glob(f"{space}.*.faiss"):
+        for old in [*folder.glob(f"{space}.*.faiss"), folder / f"{space}.hnsw.npz"]:
             if old != graph:
                 old.unlink(missing_ok=True)
+
+    @staticmethod
+    def saved_stamp(folder: Path, space: str) -> tuple[int, int] | None:
+        """(mtime_ns, size) of the saved index's metadata: changes whenever it is saved."""
+        try:
+            stat = (folder / f"{space}.{META}").stat()
+        except OSError:
+            return None
+        return stat.st_mtime_ns, stat.st_size
+
+    @staticmethod
+    def saved_info(folder: Path, space: str) -> dict[str, object] | None:
+        """`info()` of the saved index, read without loading it."""
+        try:
+            with np.load(folder / f"{space}.{META}") as meta:
+                info: dict[str, object] = json.loads(str(meta["info"]))
+                return info
+        except (OSError, KeyError, ValueError):
+            return None
+
+    @staticmethod
+    def load_generation(folder: Path, space: str) -> int | None:
+        """The generation the saved index reflects (None: no readable saved index)."""
+        try:
+            with np.load(folder / f"{space}.{META}") as meta:
+                return int(meta["generation"])
+        except (OSError, KeyError, ValueError):
+            return None
 
     @classmethod
     def load(cls, folder: Path, space: str, dim: int) -> VectorIndex | None:
         """The saved index, or None if there is none or it is unreadable."""
-        meta_path = folder / f"{space}.hnsw.npz"
+        meta_path = folder / f"{space}.{META}"
         try:
             with np.load(meta_path) as meta:
                 token = str(meta["token"])
@@ -231,17 +331,48 @@ class VectorIndex:
                 saved_dim = int(meta["dim"])
                 slot_ids = meta["slot_ids"].astype(np.int64)
                 live = meta["live"].astype(np.bool_)
+                nprobe = int(meta["nprobe"])
+                trained_count = int(meta["trained_count"])
+                recall = float(meta["recall"])
             index = _faiss().read_index(str(folder / f"{space}.{token}.faiss"))
         except (OSError, KeyError, ValueError, RuntimeError):
             return None
-        if saved_dim != dim or index.ntotal != len(slot_ids):
+        if saved_dim != dim or index.ntotal != len(slot_ids) or hasattr(index, "hnsw"):
             return None
-        return cls(dim=dim, generation=generation, index=index, slot_ids=slot_ids, live=live)
+        return cls(
+            dim=dim,
+            generation=generation,
+            index=index,
+            slot_ids=slot_ids,
+            live=live,
+            nprobe=nprobe,
+            trained_count=trained_count,
+            recall=recall,
+        )
 
     @staticmethod
     def remove_files(folder: Path, space: str) -> None:
-        for path in [*folder.glob(f"{space}.*.faiss"), folder / f"{space}.hnsw.npz"]:
+        old = [folder / f"{space}.hnsw.npz", folder / f"{space}.{META}"]
+        for path in [*folder.glob(f"{space}.*.faiss"), *old]:
             path.unlink(missing_ok=True)
+
+
+def _rescore_ids(
+    queries: FloatArray, k: int, candidates: list[npt.NDArray[np.int64]], fetch: Fetch
+) -> tuple[FloatArray, npt.NDArray[np.int64]]:
+    """Exact top-k of each query among its candidate record ids, vectors from `fetch`."""
+    vectors = fetch(sorted({int(i) for ids in candidates for i in ids.tolist()}))
+    scores = np.full((len(queries), k), -np.inf, np.float32)
+    out = np.full((len(queries), k), -1, np.int64)
+    for row, (query, ids) in enumerate(zip(queries, candidates, strict=True)):
+        present = [int(i) for i in dict.fromkeys(ids.tolist()) if int(i) in vectors]
+        if not present:
+            continue
+        sims = np.stack([vectors[i] for i in present]) @ query
+        order = np.argsort(-sims, kind="stable")[:k]
+        scores[row, : len(order)] = sims[order]
+        out[row, : len(order)] = np.array(present, np.int64)[order]
+    return scores, out
 
 
 def _rescore(
