@@ -68,8 +68,10 @@ def test_the_kind_changes_at_flush_and_a_new_process_loads_it(
     )
 
     extra = reallike(300, seed=11)
-    store.upsert(SPACE.name, records(extra, start=10_000))  # the writer, no flush yet
+    store.upsert(SPACE.name, records(extra, start=10_000))  # the writer, an index run
     store.delete(SPACE.name, [0, 1])
+    store.flush()  # caught up and saved, not rebuilt: the reader catches up, no reload
+    monkeypatch.setattr(vector_index.VectorIndex, "load", no_build)
     hits = reader.search(SPACE.name, np.vstack([extra[:20], vectors[:2]]), 1)
     assert [row[0].id for row in hits[:20]] == list(range(10_000, 10_020))
     assert {row[0].id for row in hits[20:]}.isdisjoint({0, 1})

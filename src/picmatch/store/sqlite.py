@@ -352,16 +352,19 @@ class SqliteStore:
 
     def _synced_index(self, space: str, progress: Progress | None = None) -> VectorIndex:
         """The in-memory index, caught up with every write to the database. The saved index
-        is (re)loaded when this process has none or another process saved a newer one."""
+        is loaded when this process has none or another process rebuilt it; one that another
+        process only caught up and saved is not reloaded (catching up is faster)."""
         dim = self._require(space)
         generation = self._generation(space)
         index = self._indexes.get(space)
         stamp = VectorIndex.saved_stamp(self.folder, space)
         if index is None or (stamp is not None and stamp != self._stamps.get(space)):
-            saved = VectorIndex.load(self.folder, space, dim) if stamp else None
             self._stamps[space] = stamp
-            if saved is not None and _newer(saved, index, generation):
-                index = self._swap(space, saved)
+            build = VectorIndex.saved_build(self.folder, space) if index else None
+            if index is None or (build is not None and build[0] != index.build_id):
+                saved = VectorIndex.load(self.folder, space, dim) if stamp else None
+                if saved is not None and _newer(saved, index, generation):
+                    index = self._swap(space, saved)
         if index is None:
             index = self._swap(space, self._first_index(space, dim, progress))
         if index.generation != generation:

@@ -76,6 +76,7 @@ class VectorIndex:
     nprobe: int = 0  # IVF: lists probed per query, from calibration
     trained_count: int = 0  # IVF: live vectors when it was trained
     recall: float = 1.0  # recall@10 measured at build time (1.0: exact)
+    build_id: str = field(default_factory=lambda: secrets.token_hex(6))  # kept across saves
 
     def __post_init__(self) -> None:
         if self.index is None:
@@ -286,6 +287,7 @@ class VectorIndex:
                 nprobe=np.int64(self.nprobe),
                 trained_count=np.int64(self.trained_count),
                 recall=np.float64(self.recall),
+                build_id=np.array(self.build_id),
                 info=np.array(json.dumps(self.info())),
             )
         for old in [*folder.glob(f"{space}.*.faiss"), folder / f"{space}.hnsw.npz"]:
@@ -314,9 +316,15 @@ class VectorIndex:
     @staticmethod
     def load_generation(folder: Path, space: str) -> int | None:
         """The generation the saved index reflects (None: no readable saved index)."""
+        saved = VectorIndex.saved_build(folder, space)
+        return None if saved is None else saved[1]
+
+    @staticmethod
+    def saved_build(folder: Path, space: str) -> tuple[str, int] | None:
+        """(build id, generation) of the saved index, read without loading it."""
         try:
             with np.load(folder / f"{space}.{META}") as meta:
-                return int(meta["generation"])
+                return str(meta["build_id"]), int(meta["generation"])
         except (OSError, KeyError, ValueError):
             return None
 
@@ -334,6 +342,7 @@ class VectorIndex:
                 nprobe = int(meta["nprobe"])
                 trained_count = int(meta["trained_count"])
                 recall = float(meta["recall"])
+                build_id = str(meta["build_id"])
             index = _faiss().read_index(str(folder / f"{space}.{token}.faiss"))
         except (OSError, KeyError, ValueError, RuntimeError):
             return None
@@ -348,6 +357,7 @@ class VectorIndex:
             nprobe=nprobe,
             trained_count=trained_count,
             recall=recall,
+            build_id=build_id,
         )
 
     @staticmethod
