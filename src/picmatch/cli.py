@@ -152,16 +152,20 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {n: getattr(args, n, None) for n in names}
 
 
-def _open(settings: Settings, *, create: bool) -> Any:
+def _open(settings: Settings, *, create: bool, quiet: bool = False) -> Any:
+    """The library; a hub model fetched on first use shows a progress line on a terminal."""
+    from picmatch.cli_models import DownloadLine
     from picmatch.library import open_with_settings
 
-    return open_with_settings(settings, create=create)
+    progress = DownloadLine(enabled=not quiet and sys.stderr.isatty())
+    return open_with_settings(settings, create=create, download_progress=progress)
 
 
 def _cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     from picmatch.cli_progress import IndexProgressBar, print_report
 
-    with _open(settings, create=True) as lib:
+    with _open(settings, create=True, quiet=args.quiet) as lib:
+        lib.load_models()  # a hub model downloads here, before the indexing progress
         with IndexProgressBar(enabled=not args.quiet and sys.stderr.isatty()) as bar:
             report = lib.index(args.paths, progress=bar.update)
         print_report(report, lib.count())

@@ -23,6 +23,26 @@ class ModelRow:
     default: bool = False
 
 
+class DownloadLine:
+    """`DownloadProgress` as one self-rewriting line on stderr: file, MiB done, percent."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled
+        self._shown: tuple[str, int] | None = None
+
+    def __call__(self, name: str, done: int, total: int) -> None:
+        percent = 100 * done // max(total, 1)
+        if not self.enabled or self._shown == (name, percent):
+            return
+        self._shown = (name, percent)
+        mib = 1024 * 1024
+        end = "\n" if done >= total else ""
+        sys.stderr.write(
+            f"\rdownloading {name}  {done / mib:.1f}/{total / mib:.1f} MiB  {percent:3d}%{end}"
+        )
+        sys.stderr.flush()
+
+
 def add_models_command(commands: Any, common: argparse.ArgumentParser) -> None:
     p = commands.add_parser(
         "models",

@@ -31,6 +31,7 @@ from picmatch.manifest import (
     write_manifest,
 )
 from picmatch.models.base import Embedder, FloatArray, Modality, RGBImage
+from picmatch.models.hub import DownloadProgress
 from picmatch.results import DupeReport, Hit, ImageInfo, LibraryStats, hit_of, info_of
 from picmatch.spaces import (
     Embedders,
@@ -73,6 +74,7 @@ def open_library(
     workers: int | None = None,
     batch_size: int | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    download_progress: DownloadProgress | None = None,
 ) -> Library:
     """Open the library in `path` (default: the per-user data folder), creating it if allowed.
 
@@ -80,6 +82,7 @@ def open_library(
     `default_params`); an existing library keeps its own, and asking for others is an error.
     `store` is the store URL of a new library (default: SQLite inside it); `store_token` holds
     the credentials of a networked store, which never go into the URL or `library.json`.
+    `download_progress` is called as model files download (a hub model's first use).
     `model` is the first model of a new library; for an existing one, it picks the vector space
     this `Library` indexes and searches (a model the library has no space for gets one at the
     next `index()`; see spaces.py).
@@ -111,11 +114,15 @@ def open_library(
         max_pixels=max_pixels,
         store_token=store_token,
         model=model,
+        download_progress=download_progress,
     )
 
 
-def open_with_settings(settings: Settings, *, create: bool) -> Library:
-    """`open_library` with everything taken from `settings` (what the CLI and server do)."""
+def open_with_settings(
+    settings: Settings, *, create: bool, download_progress: DownloadProgress | None = None
+) -> Library:
+    """`open_library` with everything taken from `settings` (what the CLI and server do);
+    `download_progress` hears about model files fetched from a hub on first use."""
     return open_library(
         settings.library,
         create=create,
@@ -126,6 +133,7 @@ def open_with_settings(settings: Settings, *, create: bool) -> Library:
         workers=settings.workers,
         batch_size=settings.batch_size,
         max_pixels=settings.max_pixels,
+        download_progress=download_progress,
     )
 
 
@@ -143,6 +151,7 @@ class Library:
         max_pixels: int,
         store_token: str | None = None,
         model: str | None = None,
+        download_progress: DownloadProgress | None = None,
     ) -> None:
         from picmatch.store.registry import open_store
 
@@ -156,7 +165,7 @@ class Library:
             manifest["store"] or folder / "store", token=store_token
         )
         self._selected = model.strip() if model else None
-        self._embedders = Embedders(cache_dir)
+        self._embedders = Embedders(cache_dir, download_progress)
         self._evidence: EvidenceCache | None = None
         self._lock = threading.Lock()
         if needs_upgrade(manifest):
@@ -221,6 +230,18 @@ class Library:
             report = self._index_locked(roots, model, progress)
         report.seconds = time.perf_counter() - started
         return report
+
+    def load_models(self, model: str | None = None) -> list[Embedder]:
+        """The embedders `index(model=...)` runs, loaded now (a hub model downloads on first
+        use), so a caller can show the download before the indexing progress."""
+        from picmatch.models.registry import default_params
+
+        target = model.strip() if model else self._selected
+        if not target:
+            return [self._embedders.get(s, self.spaces) for s in self.spaces]
+        known = [s for s in self.spaces if s.model == target]
+        space = known[0] if known else Space(target, default_params(target))
+        return [self._embedders.get(space, self.spaces)]
 
     def _index_locked(
         self, roots: list[Path], model: str | None, progress: ProgressCallback | None

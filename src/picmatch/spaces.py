@@ -17,6 +17,7 @@ from typing import Any
 from picmatch import __version__
 from picmatch.errors import ConfigError, ModelError
 from picmatch.models.base import Embedder, Modality
+from picmatch.models.hub import DownloadProgress
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,9 @@ def text_capable(spec: str) -> bool:
 class Embedders:
     """One embedder per space, loaded on first use; a model this version lacks is a clear error."""
 
-    def __init__(self, cache_dir: Path) -> None:
+    def __init__(self, cache_dir: Path, download_progress: DownloadProgress | None = None) -> None:
         self.cache_dir = cache_dir
+        self.download_progress = download_progress
         self._loaded: dict[str, Embedder] = {}
         self._lock = threading.Lock()
 
@@ -77,7 +79,10 @@ class Embedders:
                     )
                 options: dict[str, Any] = dict(space.params)
                 self._loaded[space.name] = load_embedder(
-                    space.model, cache_dir=self.cache_dir / "models", **options
+                    space.model,
+                    cache_dir=self.cache_dir / "models",
+                    download_progress=self.download_progress,
+                    **options,
                 )
             return self._loaded[space.name]
 
