@@ -141,6 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
         "default: only 127.0.0.1, localhost, [::1] and --host; '*' turns the check off)",
     )
     p.set_defaults(handler=_cmd_serve)
+
+    from picmatch.cli_map import add_map_command
+
+    add_map_command(commands, common)
+    commands.choices["map"].set_defaults(handler=_cmd_map)
     return parser
 
 
@@ -251,6 +256,13 @@ def _cmd_dupes(args: argparse.Namespace, settings: Settings) -> int:
 
     with _open(settings, create=False) as lib:
         return run_dupes(lib, args)
+
+
+def _cmd_map(args: argparse.Namespace, settings: Settings) -> int:
+    from picmatch.cli_map import run_map
+
+    with _open(settings, create=False) as lib:
+        return run_map(lib, args)
 
 
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
