@@ -154,8 +154,9 @@ def _full(
     ids = np.fromiter(current.keys(), np.int64, len(current))
     vectors = _read_vectors(library, ids, report)
     report(MapProgress("projecting", 0, 0))
-    xy = fit_positions(vectors)
-    report(MapProgress("projecting", len(ids), len(ids)))
+    xy = fit_positions(
+        vectors, progress=lambda done, total: report(MapProgress("projecting", done, total))
+    )
     sheets = SheetWriter(map_folder(library), max_pixels=library.max_pixels)
     cells = np.arange(len(ids), dtype=np.int32)
     colours = sheets.render([current[int(i)][0] for i in ids], cells, report, fresh=True)

@@ -1,15 +1,16 @@
-"""2-D positions for the library map: PCA to 50 dimensions, then UMAP (``picmatch[map]``).
+"""2-D positions for the library map: PCA to 50 dimensions, then t-SNE (openTSNE, picmatch[map]).
 
-Chosen by measurement (benchmarks/map_projection.py; numbers in the README): over PCA-50, UMAP
-kept more of each image's 10 nearest neighbours than PCA alone and ran faster than openTSNE at
-100k. New images are not pushed through UMAP again: each is placed at the score-weighted mean of
-its nearest already-mapped neighbours (`place_near`), which keeps them beside what they resemble.
-Coordinates are scaled into the unit square [0, 1]^2.
+Chosen by measurement (benchmarks/map_projection.py, numbers in the README): over PCA-50, on
+real-like vectors, openTSNE kept 2-4x more of each image's 10 nearest neighbours than UMAP
+(umap-learn) and ran 3x faster at 100k on 2 cores; PCA alone keeps almost none. New images are
+not pushed through t-SNE again: each is placed among its most similar already-mapped images
+(`place_near`), which keeps it beside what it resembles. Coordinates fill the unit square.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -19,20 +20,24 @@ from picmatch.errors import MissingDependencyError
 
 Floats = npt.NDArray[np.float32]
 PCA_DIMS = 50
-UMAP_NEIGHBOURS = 15
-MIN_FOR_UMAP = 3 * UMAP_NEIGHBOURS  # fewer points: PCA alone (UMAP needs a neighbourhood)
+PERPLEXITY = 30.0
+MIN_FOR_TSNE = 10  # fewer points: PCA alone
+TSNE_ITERATIONS = 250 + 500  # openTSNE's early exaggeration + main phase
+CALLBACK_EVERY = 50
 PLACE_NEIGHBOURS = 5
-JITTER = 0.003  # so identical images placed at one spot stay distinguishable
+PLACE_RADIUS = 0.03  # neighbours farther than this from the best one are another cluster
+SEED = 0
+
+IterationCallback = Callable[[int, int], None]  # (iterations done, total)
 
 
-def require_umap() -> Callable[..., object]:
-    """The UMAP class, imported on first use, or an error naming the extra that installs it."""
+def require_tsne() -> Any:
+    """openTSNE's TSNE class, imported on first use, or an error naming the extra to install."""
     try:
-        import umap
+        from openTSNE import TSNE
     except ImportError:
-        raise MissingDependencyError("umap-learn", "map") from None
-    cls: Callable[..., object] = umap.UMAP
-    return cls
+        raise MissingDependencyError("openTSNE", "map") from None
+    return TSNE
 
 
 def pca_reduce(vectors: Floats, dims: int = PCA_DIMS) -> Floats:
@@ -47,7 +52,7 @@ def pca_reduce(vectors: Floats, dims: int = PCA_DIMS) -> Floats:
     return reduced
 
 
-def fit_positions(vectors: Floats) -> Floats:
+def fit_positions(vectors: Floats, *, progress: IterationCallback | None = None) -> Floats:
     """Unit-square positions for `vectors` (n x d, L2-normalised): similar rows land close."""
     n = len(vectors)
     if n == 0:
@@ -55,39 +60,53 @@ def fit_positions(vectors: Floats) -> Floats:
     if n < 3:
         return _to_unit_square(np.asarray(vectors[:, :2], np.float32))
     reduced = pca_reduce(vectors)
-    if n < MIN_FOR_UMAP:
+    if n < MIN_FOR_TSNE:
         return _to_unit_square(reduced[:, :2])
-    umap_cls = require_umap()
-    model = umap_cls(
-        n_neighbors=UMAP_NEIGHBOURS,
-        min_dist=0.1,
+    tsne_cls = require_tsne()
+    done = [0]
+
+    def report(*_: object) -> bool:
+        done[0] = min(TSNE_ITERATIONS, done[0] + CALLBACK_EVERY)
+        if progress is not None:
+            progress(done[0], TSNE_ITERATIONS)
+        return False  # go on
+
+    tsne = tsne_cls(
+        perplexity=min(PERPLEXITY, (n - 1) / 3),
         metric="cosine",
-        n_jobs=available_cpus(),  # no fixed seed: UMAP is only reproducible on one thread,
-        low_memory=True,  # which measured 3x slower
+        n_jobs=available_cpus(),
+        random_state=SEED,
+        callbacks=report,
+        callbacks_every_iters=CALLBACK_EVERY,
+        verbose=False,
     )
-    coords = np.asarray(model.fit_transform(reduced), np.float32)  # type: ignore[attr-defined]
+    coords = np.asarray(tsne.fit(reduced), np.float32)
     return _to_unit_square(coords)
 
 
-def place_near(neighbour_xy: Floats, scores: Floats, *, seed: int = 0) -> Floats:
+def place_near(neighbour_xy: Floats, scores: Floats, *, seed: int = SEED) -> Floats:
     """Positions for new points from their mapped neighbours.
 
     `neighbour_xy` is m x k x 2 (NaN where a neighbour is missing), `scores` m x k cosine
-    similarities. Each point goes to the weighted mean of its neighbours, weights growing
-    steeply with similarity, plus a tiny jitter; a point with no neighbour goes to the centre.
+    similarities. Each point goes beside its most similar neighbour: to the similarity-weighted
+    mean of the neighbours within `PLACE_RADIUS` of that one (the others sit in another cluster;
+    averaging across clusters would put the point in the empty space between them), plus a
+    jitter of a tenth of the spread. A point without neighbours goes to the centre.
     """
     m = len(neighbour_xy)
     out = np.full((m, 2), 0.5, np.float32)
-    if m == 0:
-        return out
-    valid = ~np.isnan(neighbour_xy[:, :, 0])
-    weights = np.where(valid, np.exp(20.0 * (np.nan_to_num(scores) - 1.0)), 0.0)
-    total = weights.sum(axis=1)
-    has = total > 0
-    xy = np.nan_to_num(neighbour_xy)
-    out[has] = (weights[has, :, None] * xy[has]).sum(axis=1) / total[has, None]
     rng = np.random.default_rng(seed)
-    out += rng.normal(0.0, JITTER, size=out.shape).astype(np.float32)
+    for row in range(m):
+        valid = ~np.isnan(neighbour_xy[row, :, 0])
+        if not valid.any():
+            continue
+        xy, score = neighbour_xy[row, valid], scores[row, valid]
+        anchor = xy[int(np.argmax(score))]
+        near = np.linalg.norm(xy - anchor, axis=1) <= PLACE_RADIUS
+        weights = np.exp(20.0 * (score[near] - score.max()))
+        centre = (weights[:, None] * xy[near]).sum(axis=0) / weights.sum()
+        spread = float(np.linalg.norm(xy[near] - centre, axis=1).mean()) if near.sum() > 1 else 0
+        out[row] = centre + rng.normal(0.0, max(spread, 1e-3) * 0.1, 2)
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 

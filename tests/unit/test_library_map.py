@@ -1,4 +1,4 @@
-"""The library map: projection, incremental refresh, storage, with the real model and UMAP."""
+"""The library map: projection, incremental refresh, storage, with the real model and openTSNE."""
 
 from __future__ import annotations
 
@@ -142,9 +142,9 @@ def test_a_map_from_another_vector_space_is_not_shown(open_lib: OpenLib, tmp_pat
     assert refresh_map(lib).full
 
 
-def test_small_libraries_get_a_map_without_umap(tmp_path: Path) -> None:
+def test_small_libraries_get_a_map_without_tsne(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
-    vectors = rng.random((7, 16), dtype=np.float32)
+    vectors = rng.random((7, 16), dtype=np.float32)  # below MIN_FOR_TSNE
     xy = fit_positions(vectors)
     assert xy.shape == (7, 2) and xy.min() >= 0 and xy.max() <= 1
     assert fit_positions(vectors[:1]).shape == (1, 2)
@@ -152,15 +152,20 @@ def test_small_libraries_get_a_map_without_umap(tmp_path: Path) -> None:
 
 
 def test_placement_follows_the_most_similar_neighbours() -> None:
-    neighbours = np.array([[[0.1, 0.1], [0.9, 0.9]], [[np.nan, np.nan], [np.nan, np.nan]]])
-    scores = np.array([[0.95, 0.6], [0.0, 0.0]], np.float32)
+    neighbours = np.array(
+        [
+            [[0.1, 0.1], [0.9, 0.9], [0.11, 0.1]],  # two beside each other, one far away
+            [[np.nan, np.nan], [np.nan, np.nan], [np.nan, np.nan]],
+        ]
+    )
+    scores = np.array([[0.95, 0.94, 0.9], [0.0, 0.0, 0.0]], np.float32)
     xy = place_near(neighbours.astype(np.float32), scores)
-    assert np.linalg.norm(xy[0] - [0.1, 0.1]) < 0.02
+    assert np.linalg.norm(xy[0] - [0.1, 0.1]) < 0.02, "not between the two clusters"
     assert np.linalg.norm(xy[1] - [0.5, 0.5]) < 0.02
 
 
-def test_without_umap_learn_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "umap", None)  # what Python does when it is not installed
+def test_without_opentsne_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "openTSNE", None)  # what Python does when it is missing
     vectors = np.random.default_rng(0).random((60, 8), dtype=np.float32)
     with pytest.raises(MissingDependencyError, match=r"pip install 'picmatch\[map\]'"):
         fit_positions(vectors)
