@@ -18,6 +18,9 @@ def add_map_command(commands: Any, common: argparse.ArgumentParser) -> None:
         help="build or refresh the map of the library (shown at /map by picmatch serve)",
     )
     p.add_argument("--full", action="store_true", help="project every image again")
+    p.add_argument(
+        "--html", metavar="OUT", help="also write a self-contained map page into folder OUT"
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
@@ -31,6 +34,11 @@ def run_map(library: Any, args: argparse.Namespace) -> int:
         f"map: {how}, removed {report.removed}; {report.total} images on the map "
         f"in {report.seconds:.1f} s"
     )
+    if args.html:
+        from picmatch.map_export import export_map
+
+        out = export_map(library, args.html)
+        print(f"wrote {out / 'index.html'}: open it in a browser, or publish the folder")
     return 0
 
 

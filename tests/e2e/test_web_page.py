@@ -152,7 +152,7 @@ def test_upload_shows_the_indexed_copy_first(server: Server, tmp_path: Path) -> 
 
             # Clicking a result searches from it.
             second = page.locator(".hit .name").nth(1).inner_text()
-            page.locator(".hit button").nth(1).click()
+            page.locator(".hit > button").nth(1).click()
             expect(page.locator(".hit .name").first).to_have_text(second)
             expect(page.locator("#query-label")).to_contain_text(second)
 

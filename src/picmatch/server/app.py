@@ -19,9 +19,11 @@ from picmatch.indexer import IndexReport, ProgressCallback
 from picmatch.library import Library, open_with_settings
 from picmatch.server import (
     routes_dupes,
+    routes_explain,
     routes_images,
     routes_jobs,
     routes_library,
+    routes_map,
     routes_search,
 )
 from picmatch.server.host_check import HostCheckMiddleware, allowed_host_names
@@ -66,6 +68,10 @@ def create_app(settings: Settings, *, library: Library | None = None) -> FastAPI
     app.include_router(routes_library.health_router)
     for module in (routes_library, routes_search, routes_images, routes_jobs, routes_dupes):
         app.include_router(module.router)
+    for router in (routes_map.page_router, routes_map.router, routes_map.sheet_router):
+        app.include_router(router)
+    app.include_router(routes_explain.router)
+    app.include_router(routes_explain.image_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_api_route("/", _page, include_in_schema=False)
     app.add_api_route("/dupes", _dupes_page, include_in_schema=False)
@@ -123,7 +129,9 @@ def _lifespan(settings: Settings, given: Library | None) -> Lifespan:
 
 def _index_runner(library: Library) -> Callable[[str, ProgressCallback], IndexReport]:
     def run(path: str, progress: ProgressCallback) -> IndexReport:
-        return library.index([path], progress=progress)
+        report = library.index([path], progress=progress)
+        routes_map.refresh_map_quietly(library)  # the map shows what was just indexed
+        return report
 
     return run
 

@@ -25,6 +25,9 @@
     tokenPrompt: $("token-prompt"),
     tokenInput: $("token-input"),
     tokenCancel: $("token-cancel"),
+    explain: $("explain"),
+    explainTitle: $("explain-title"),
+    explainImg: $("explain-img"),
   };
 
   let library = null; // the answer of GET /api/library
@@ -32,6 +35,8 @@
   let generation = 0; // answers to superseded searches are dropped
   let previewUrl = null; // an object URL to revoke when the preview changes
   let tokenRequest = null; // one token prompt at a time
+  let readings = []; // plain words for score ranges (GET /api/readings)
+  let explainUrl = null; // the heat map on screen, an object URL
 
   // ---- helpers
 
@@ -142,6 +147,7 @@
     const roots = library.roots.length ? library.roots.join(", ") : "no folders indexed yet";
     ui.stats.textContent = `${plural(library.images, "image")} · ${library.model} · ${roots}`;
     ui.stats.title = `library: ${library.path}\nstore: ${library.store}`;
+    api("/api/readings").then((r) => { readings = r.readings; }).catch(() => {});
   }
 
   // ---- searching
@@ -238,14 +244,43 @@
     open.target = "_blank";
     open.rel = "noopener noreferrer";
     const meta = el("div", "meta");
+    const band = readings.find((r) => hit.score >= r.min);
+    const why = el("button", "why", "why?", "Show which regions of the two images agree most");
+    why.type = "button";
+    why.addEventListener("click", () => explain(hit));
     meta.append(
       el("span", "score", hit.score.toFixed(3), "cosine similarity (1 = identical)"),
+      el("span", "reading", band ? band.words : ""),
+      why,
       el("span", "name", basename(hit.path), hit.path),
       el("span", "folder", shortFolder(hit.path), hit.path),
       open,
     );
     item.append(button, meta);
     return item;
+  }
+
+  // A side-by-side heat map of the query and a result, from the model's last feature map.
+  async function explain(hit) {
+    const query = current;
+    const init = requestFor(query);
+    ui.explainTitle.textContent = `Query ↔ ${basename(hit.path)}: brighter = more alike`;
+    ui.explainImg.removeAttribute("src");
+    ui.explain.showModal();
+    try {
+      const headers = new Headers(init.headers || {});
+      if (storedToken()) headers.set("Authorization", `Bearer ${storedToken()}`);
+      const response = await fetch(`/api/explain?b=${encodeURIComponent(hit.id)}`, { ...init, headers });
+      if (!response.ok) {
+        const body = await response.json().catch(() => null);
+        throw new Error((body && body.error) || `The server answered ${response.status}.`);
+      }
+      if (explainUrl) URL.revokeObjectURL(explainUrl);
+      explainUrl = URL.createObjectURL(await response.blob());
+      ui.explainImg.src = explainUrl;
+    } catch (error) {
+      ui.explainTitle.textContent = error.message;
+    }
   }
 
   function setPreview(url, isObjectUrl) {

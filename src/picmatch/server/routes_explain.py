@@ -1,0 +1,87 @@
+"""Why a result matched: GET /api/readings (score words), GET/POST /api/explain (heat map PNG)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from picmatch.errors import ImageDecodeError, NotIndexedError
+from picmatch.explain import READINGS, READINGS_MODEL, FeatureMaps, heat_map_png
+from picmatch.images.decode import decode_image
+from picmatch.library import Library
+from picmatch.models.base import RGBImage
+from picmatch.server.auth import require_token, require_token_or_query
+from picmatch.server.routes_images import servable_image
+from picmatch.server.schemas import ErrorBody
+from picmatch.server.search_input import read_search_query
+from picmatch.server.state import StateDep
+
+router = APIRouter(prefix="/api", tags=["explain"], dependencies=[Depends(require_token)])
+image_router = APIRouter(
+    prefix="/api", tags=["explain"], dependencies=[Depends(require_token_or_query)]
+)
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "missing or wrong token"},
+    404: {"model": ErrorBody, "description": "no such image"},
+    503: {"model": ErrorBody, "description": "the library's model has no heat maps"},
+}
+_lock = threading.Lock()
+
+
+@router.get("/readings")
+async def readings(state: StateDep) -> dict[str, Any]:
+    """Plain words for score ranges (`min` and up), best first; empty for models not measured."""
+    known = state.library.model_spec == READINGS_MODEL
+    bands = [{"min": r.min, "words": r.words} for r in READINGS] if known else []
+    return {"model": state.library.model_spec, "readings": bands}
+
+
+@image_router.get(
+    "/explain", response_class=Response, responses={200: {"content": {"image/png": {}}}, **_ERRORS}
+)
+async def explain(a: str, b: str, request: Request, state: StateDep) -> Response:
+    """Images `a` and `b` side by side, bright where they agree most (model feature maps)."""
+    png = await run_in_threadpool(_explain, request, state.library, a, b)
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
+
+
+@image_router.post(
+    "/explain", response_class=Response, responses={200: {"content": {"image/png": {}}}, **_ERRORS}
+)
+async def explain_upload(b: str, request: Request, state: StateDep) -> Response:
+    """Like GET, with the first image given as in POST /api/search (an upload, or JSON id/path)."""
+    query = await read_search_query(request, state.settings.max_upload_bytes)
+    if query.image is not None:
+        first: bytes | str = query.image
+    elif query.image_id is not None:
+        first = str(query.image_id)
+    else:
+        info = state.library.find(query.path or "")
+        if info is None:
+            raise NotIndexedError(f"{query.path} is not an indexed image")
+        first = str(info.id)
+    png = await run_in_threadpool(_explain, request, state.library, first, b)
+    return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+
+def _pixels(library: Library, image: bytes | str) -> RGBImage:
+    """An upload's pixels, or an indexed image's (by id) when the server may read it."""
+    if isinstance(image, bytes):
+        try:
+            return decode_image(image, max_pixels=library.max_pixels, min_side=256).pixels
+        except ImageDecodeError as exc:
+            raise type(exc)("from the upload", exc.reason) from None
+    _, real = servable_image(library, image)
+    return decode_image(real, max_pixels=library.max_pixels, min_side=256).pixels
+
+
+def _explain(request: Request, library: Library, a: bytes | str, b: str) -> bytes:
+    pixels = [_pixels(library, a), _pixels(library, b)]
+    with _lock:
+        maps = getattr(request.app.state, "picmatch_feature_maps", None)
+        if maps is None:
+            maps = request.app.state.picmatch_feature_maps = FeatureMaps(library.embedder)
+    return heat_map_png(maps, pixels[0], pixels[1])
