@@ -69,7 +69,7 @@ def real_vectors(cache: Path, model_cache: Path) -> tuple[Floats, npt.NDArray[np
         return data["vectors"], data["groups"]
     sys.path.insert(0, str(HERE))
     from datasets import fetch_packages  # type: ignore[import-not-found]
-    from picmatch.images.decode import fit_to_input
+    from picmatch.images.fit import fit_to_input
     from picmatch.library import open_library
 
     roots = fetch_packages(cache)

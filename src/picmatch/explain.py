@@ -28,7 +28,7 @@ from PIL import Image
 from picmatch.errors import ModelError
 from picmatch.models.base import Embedder, RGBImage
 
-FEATURE_MAP_OUTPUT = "_conv_head.relu6"  # the head conv's activation in models/efficientnet.py
+FEATURE_MAP_OUTPUT = "_conv_head.relu6"  # head conv activation, models/efficientnet_graph.py
 HEAT_HEIGHT = 256
 
 
@@ -68,7 +68,7 @@ class FeatureMaps:
 
     def feature_map(self, pixels: RGBImage) -> npt.NDArray[np.float32]:
         """The raw h x w x c feature map whose mean over locations is the pooled descriptor."""
-        from picmatch.images.decode import fit_to_input
+        from picmatch.images.fit import fit_to_input
 
         batch = fit_to_input(pixels, self.embedder.preprocess)[None]
         try:
@@ -151,6 +151,6 @@ def _feature_graph(model_path: Path) -> Path:
 
 
 def _session(path: Path, threads: int) -> Any:
-    from picmatch.models.efficientnet import open_session
+    from picmatch.models.onnx_runtime import open_session
 
     return open_session(path, threads)
