@@ -146,7 +146,12 @@ def _feature_graph(model_path: Path) -> Path:
         FEATURE_MAP_OUTPUT, onnx.TensorProto.FLOAT, ["N", 1280, 7, 7]
     )
     model.graph.output.append(value)
-    atomic_save(target, lambda tmp: onnx.save(model, tmp))
+    try:
+        atomic_save(target, lambda tmp: onnx.save(model, tmp))
+    except OSError as exc:
+        raise ModelError(
+            f"cannot write {target}: {exc}; make the model cache writable or choose another one"
+        ) from exc
     return target
 
 

@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from picmatch._sys import atomic_writer
+from picmatch.errors import StoreError
 from picmatch.map_sheets import SheetWriter
 from picmatch.projection import PLACE_NEIGHBOURS, fit_positions, place_near
 
@@ -114,6 +115,16 @@ def refresh_map(
     progress: MapProgressCallback | None = None,
 ) -> MapReport:
     """Bring the stored map up to date with the library (see the module doc). Blocking."""
+    try:
+        return _refresh(library, full, progress)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot write the map in {map_folder(library)}: {exc}; check that the library "
+            "folder is writable and has free space"
+        ) from exc
+
+
+def _refresh(library: Library, full: bool, progress: MapProgressCallback | None) -> MapReport:
     started = time.perf_counter()
     report = progress or (lambda _: None)
     current = _current_images(library)

@@ -85,6 +85,11 @@ def test_readings_and_heat_map(client: TestClient, indexed: IndexedLibrary) -> N
 
     assert client.get(f"/api/explain?a={cat}&b=123").status_code == 404
     assert client.get(f"/api/explain?a={cat}&b=nope").status_code == 422
+    text = client.post(f"/api/explain?b={rocket}", json={"text": "a cat"})
+    assert text.status_code == 422 and "two images" in text.json()["error"]
+    with indexed.photos["chelsea"].open("rb") as f:
+        upload = client.post(f"/api/explain?b={cat}", files={"image": ("q.jpg", f, "image/jpeg")})
+    assert upload.status_code == 200 and upload.headers["content-type"] == "image/png"
 
 
 def test_the_same_image_agrees_with_itself_everywhere(

@@ -38,3 +38,16 @@ def test_map_of_a_missing_library_says_how_to_make_one(
     assert main(["map"]) == 3
     err = capsys.readouterr().err
     assert err.startswith("picmatch: error: no picmatch library in") and "picmatch index" in err
+
+
+def test_a_map_that_cannot_be_written_is_a_one_line_error(
+    env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_families(tmp_path / "photos", 2)
+    assert main(["index", str(tmp_path / "photos"), "-q"]) == 0
+    (env / "map").write_text("a file where the map folder should be")
+    capsys.readouterr()
+    assert main(["map", "-q"]) == 7
+    err = capsys.readouterr().err
+    assert err.startswith("picmatch: error: cannot write the map in ") and "writable" in err
+    assert "Traceback" not in err

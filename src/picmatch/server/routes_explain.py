@@ -14,6 +14,7 @@ from picmatch.images.decode import decode_image
 from picmatch.library import Library
 from picmatch.models.base import RGBImage
 from picmatch.server.auth import require_token, require_token_or_query
+from picmatch.server.http_errors import InvalidRequestError
 from picmatch.server.routes_images import servable_image
 from picmatch.server.schemas import ErrorBody
 from picmatch.server.search_input import read_search_query
@@ -54,6 +55,8 @@ async def explain(a: str, b: str, request: Request, state: StateDep) -> Response
 async def explain_upload(b: str, request: Request, state: StateDep) -> Response:
     """Like GET, with the first image given as in POST /api/search (an upload, or JSON id/path)."""
     query = await read_search_query(request, state.settings.max_upload_bytes)
+    if query.text is not None:
+        raise InvalidRequestError("a heat map compares two images; give an image, not text")
     if query.image is not None:
         first: bytes | str = query.image
     elif query.image_id is not None:

@@ -82,7 +82,7 @@ def refresh_map_quietly(library: Library) -> None:
 
     try:
         refresh_map(library)
-    except PicmatchError as exc:
+    except (PicmatchError, OSError) as exc:
         log.warning("the library map was not refreshed: %s", exc)
 
 

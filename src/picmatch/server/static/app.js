@@ -244,9 +244,12 @@
     open.target = "_blank";
     open.rel = "noopener noreferrer";
     const meta = el("div", "meta");
-    const band = readings.find((r) => hit.score >= r.min);
+    // Words and heat maps explain image-to-image scores of the default model only.
+    const byImage = current && !current.text;
+    const band = byImage && readings.find((r) => hit.score >= r.min);
     const why = el("button", "why", "why?", "Show which regions of the two images agree most");
     why.type = "button";
+    why.hidden = !byImage;
     why.addEventListener("click", () => explain(hit));
     meta.append(
       el("span", "score", hit.score.toFixed(3), "cosine similarity (1 = identical)"),
