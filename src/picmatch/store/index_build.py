@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from picmatch.store import ivf_sq8
 from picmatch.store.base import FloatArray
+from picmatch.store.sqlite_schema import connect_read_only
 from picmatch.store.vector_index import EXACT, Chunks, Progress, VectorIndex
 
 CHUNK = 4096
@@ -27,7 +28,7 @@ def build_index(
     db_path: Path, space: str, dim: int, progress: Progress | None = None
 ) -> VectorIndex:
     """A new index of the kind the space's size calls for, with every live record."""
-    db = sqlite3.connect(db_path, isolation_level=None, timeout=60)
+    db = connect_read_only(db_path)  # it only reads, so a read-only library works too
     try:
         db.execute("BEGIN")
         (generation,) = db.execute(

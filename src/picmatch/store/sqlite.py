@@ -37,11 +37,14 @@ from picmatch.store.base import (
 from picmatch.store.index_build import build_index
 from picmatch.store.sqlite_schema import (
     DB_NAME,
+    connect,
     create_or_migrate,
     create_space_tables,
     is_current,
     path_key,
     path_text,
+    store_format,
+    stored_key,
 )
 from picmatch.store.sqlite_write import Transaction
 from picmatch.store.vector_index import Progress, VectorIndex
@@ -58,15 +61,11 @@ class SqliteStore:
         self.folder = Path(folder)
         self.url = f"sqlite://{self.folder}"
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(
-                self.folder / DB_NAME, check_same_thread=False, isolation_level=None, timeout=60
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            if not is_current(self._db, self.folder):
+            self._db, self.read_only = connect(self.folder)
+            if not is_current(self._db, self.folder) and not self.read_only:
                 with self._write():
                     create_or_migrate(self._db, self.folder)
+            self._format = store_format(self._db)  # older only when read-only: read it as is
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the store in {self.folder}: {exc}") from exc
         self._lock = threading.RLock()
@@ -231,6 +230,8 @@ class SqliteStore:
     # current list and writers serialise on it
 
     def roots(self) -> list[str]:
+        if self._format < 2:
+            return []  # a read-only store of an older format: the roots are in library.json
         with self._lock:
             rows = self._db.execute("SELECT path FROM roots ORDER BY rowid").fetchall()
         return [path_text(row[0]) for row in rows]
@@ -281,6 +282,8 @@ class SqliteStore:
     def flush(self, progress: Progress | None = None) -> None:
         """Catch every index up, rebuild those whose kind or tuning no longer fits their size
         (searches go on with the old index meanwhile), and save what changed."""
+        if self.read_only:
+            return  # indexes are caught up in memory; nothing may be saved here
         progress = progress or _quiet
         for info in self.list_spaces():
             with self._lock:
@@ -412,13 +415,14 @@ class SqliteStore:
     def _ids_in(self, space: str, folders: Sequence[str]) -> list[int]:
         """Sorted ids inside `folders`, by an indexed range query on the path."""
         flt = SearchFilter(path_prefixes=tuple(folders))
+        key = stored_key(self._format)
         rows = []
         for prefix in folders:
             folder = prefix.rstrip("/")
             rows += self._db.execute(
                 f'SELECT id, path FROM "records_{space}" '
                 "WHERE path = ? OR (path >= ? AND path < ?)",
-                (path_key(folder), path_key(folder + "/"), path_key(folder + "0")),
+                (key(folder), key(folder + "/"), key(folder + "0")),
             ).fetchall()
         return sorted({i for i, path in rows if flt.accepts(i, path_text(path))})
 

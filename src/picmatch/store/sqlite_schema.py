@@ -10,7 +10,10 @@ code-point order for UTF-8, so folder range queries work on the bytes.
 
 from __future__ import annotations
 
+import os
 import sqlite3
+from collections.abc import Callable
+from pathlib import Path
 from typing import Final
 
 from picmatch.errors import FormatError
@@ -112,3 +115,41 @@ def _paths_to_blobs(db: sqlite3.Connection) -> None:
 def _has_tables(db: sqlite3.Connection) -> bool:
     row = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'spaces'")
     return row.fetchone() is not None
+
+
+def connect(folder: Path) -> tuple[sqlite3.Connection, bool]:
+    """The store's database, and whether it is read-only.
+
+    A store the user may not write (a read-only mount, another user's library) opens read-only,
+    with no write at all on open: not even the WAL's shared-memory file, which cannot be made in
+    a folder one may not write (then SQLite's `immutable` mode reads the database file alone).
+    """
+    path = folder / DB_NAME
+    if path.exists() and not (os.access(folder, os.W_OK) and os.access(path, os.W_OK)):
+        return connect_read_only(path), True
+    folder.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=60)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    return db, False
+
+
+def connect_read_only(path: Path) -> sqlite3.Connection:
+    uri = path.absolute().as_uri()
+    for mode in ("mode=ro", "mode=ro&immutable=1"):
+        db = sqlite3.connect(
+            f"{uri}?{mode}", uri=True, check_same_thread=False, isolation_level=None, timeout=60
+        )
+        try:
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return db
+        except sqlite3.OperationalError:
+            db.close()
+            if "immutable" in mode:
+                raise
+    raise AssertionError("unreachable")
+
+
+def stored_key(version: int) -> Callable[[str], bytes | str]:
+    """How a path is compared in SQL: bytes, or text in a format-0 store read without upgrading."""
+    return path_key if version >= 1 else str
