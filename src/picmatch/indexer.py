@@ -107,8 +107,10 @@ class Indexer:
         max_pixels: int,
         progress: ProgressCallback | None = None,
         on_pixels: PixelsCallback | None = None,
+        exclude: Sequence[Path] = (),
     ) -> None:
         self.store = store
+        self.exclude = exclude  # folders never scanned (the library's own)
         self.on_pixels = on_pixels  # sees (content hash, model input) of each embedded image
         self.space = space
         self.embedder = embedder
@@ -142,7 +144,7 @@ class Indexer:
 
     def _scan(self, roots: Sequence[Path]) -> dict[str, FileEntry]:
         seen: dict[str, FileEntry] = {}
-        for entry in scan(roots, on_error=self._skip):
+        for entry in scan(roots, on_error=self._skip, exclude=self.exclude):
             seen[entry.path] = entry
             if len(seen) % 1000 == 0:
                 self._progress(Progress(Phase.SCAN, len(seen), 0))

@@ -49,6 +49,7 @@ from picmatch.store.base import (
     SpaceInfo,
     VectorStore,
 )
+from picmatch.thumbnail_files import THUMBNAILS, prune_thumbnails
 from picmatch.writer_lock import writer_lock
 
 if TYPE_CHECKING:
@@ -261,6 +262,7 @@ class Library:
             self._forget_emptied_roots()
         self._fill_evidence()
         self.store.flush(_index_progress(progress))
+        self._prune_thumbnails()
         return report
 
     def _index_space(
@@ -283,6 +285,7 @@ class Library:
             batch_size=self.batch_size or embedder.batch_size,
             max_pixels=self.max_pixels,
             progress=progress,
+            exclude=(self.path,),  # a library inside an indexed folder never indexes itself
             on_pixels=self.evidence.put_pixels
             if default and hashable(embedder.preprocess)
             else None,
@@ -310,6 +313,7 @@ class Library:
                 removed = max(removed, len(ids))
             self.store.remove_roots([r for r in self.store.roots() if flt.accepts(-1, r)])
             self.store.flush()
+            self._prune_thumbnails()
         return removed
 
     # searching
@@ -566,6 +570,15 @@ class Library:
 
     def _save_manifest(self) -> None:
         write_manifest(self.path, self._manifest)
+
+    def _prune_thumbnails(self) -> None:
+        """The server's thumbnails of images removed or changed since go with them."""
+        space = self.spaces[0].name
+
+        def hashes(ids: list[int]) -> dict[int, str]:
+            return {r.id: r.payload.content_hash for r in self.store.get(space, ids)}
+
+        prune_thumbnails(self.path / THUMBNAILS, hashes)
 
     def _upgrade_manifest(self) -> None:
         """An older library.json is upgraded once; a library we may not write is read as is."""

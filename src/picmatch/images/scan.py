@@ -7,6 +7,7 @@ visited. Entries come in a deterministic order (each folder's entries sorted by 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import stat
@@ -78,16 +79,23 @@ def is_skipped_name(name: str) -> bool:
 
 
 def scan(
-    roots: Iterable[str | Path], *, on_error: ErrorHandler | None = None
+    roots: Iterable[str | Path],
+    *,
+    on_error: ErrorHandler | None = None,
+    exclude: Iterable[str | Path] = (),
 ) -> Iterator[FileEntry]:
     """Yield every image file under `roots`, each once, in a deterministic order.
 
     A root that is a file is yielded as given, whatever its name. Hidden and junk entries under a
     root are skipped. Folder symlinks are followed, but no folder is walked twice, so symlink loops
     end and overlapping roots yield each file once. Folders and files that cannot be read are
-    reported as ``on_error(path, reason)`` and skipped.
+    reported as ``on_error(path, reason)`` and skipped. Folders in `exclude` (and what they hold)
+    are never walked.
     """
     walker = _Walker(on_error or _ignore)
+    for folder in exclude:
+        with contextlib.suppress(OSError):
+            walker.visited.add(_key(os.stat(folder)))
     for root in roots:
         yield from walker.walk_root(os.path.abspath(os.fspath(root)))
 
@@ -243,3 +251,7 @@ def _is_symlink(entry: os.DirEntry[str]) -> bool:
         return entry.is_symlink()
     except OSError:
         return False
+
+
+def _key(info: os.stat_result) -> _DirKey:
+    return (info.st_dev, info.st_ino)

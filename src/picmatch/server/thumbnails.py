@@ -14,6 +14,7 @@ from PIL import Image
 from picmatch._sys import atomic_writer
 from picmatch.images.decode import decode_image
 from picmatch.server.decode_gate import DecodeGate
+from picmatch.thumbnail_files import thumbnail_path
 
 THUMBNAIL_SIZES: Final = (128, 256, 512)
 DEFAULT_THUMBNAIL_SIZE: Final = 256
@@ -33,8 +34,7 @@ class ThumbnailCache:
         self.gate = gate or DecodeGate.for_cap(max_pixels)
 
     def path_for(self, image_id: int, content_hash: str, size: int) -> Path:
-        key = f"{image_id:016x}"
-        return self.folder / key[:2] / f"{key}-{content_hash[:24]}-{size}.jpg"
+        return thumbnail_path(self.folder, image_id, content_hash, size)
 
     def get(self, source: Path, image_id: int, content_hash: str, size: int) -> Path:
         """The cached thumbnail of `source`, rendered first if needed. Blocking."""
