@@ -9,7 +9,8 @@ model). The base is drawn from the real vectors' empirical distribution (mean pl
 combination of the centred real vectors, negatives clipped as the model's are, L2-normalised).
 1 % of the base are originals of planted groups: each gets 2-6 copies, made by adding real
 edit offsets (a real copy's vector minus its real original's, over all 23 edits) and
-renormalising. The grouping is the library's own (``candidate_pairs``, the copy tier's
+renormalising; float16 past 200k vectors, as the library holds them there. The grouping is the
+library's own (``candidate_pairs``, the copy tier's
 thresholds, star groups; no hashes, which vectors alone do not have): exact neighbours up to
 200k vectors, an IVF index past that. Reports planted-pair precision and recall, seconds and
 the process's peak memory; appends to ``dupes_scale.json``. One size per process, so the peak
@@ -29,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from picmatch import open_library
-from picmatch.dupe_pairs import candidate_pairs
+from picmatch.dupe_pairs import EXACT_LIMIT, candidate_pairs
 from picmatch.duplicates import TIER_THRESHOLDS, Tier, accepted, star_groups
 
 
@@ -49,43 +50,42 @@ def real_vectors(library: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(list(by_path.values())), np.stack(offsets)
 
 
-def draw(real: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+def planted_vectors(
+    real: np.ndarray, offsets: np.ndarray, n: int, rng: np.random.Generator
+) -> tuple[np.ndarray, list[list[int]]]:
+    """n base vectors drawn like the real ones, then 2-6 copies of 1 % of them, in one float16
+    array (what the library groups with past 200k images)."""
+    originals = rng.choice(n, n // 100, replace=False)
+    sizes = rng.integers(2, 7, len(originals))
+    out = np.empty((n + int(sizes.sum()), real.shape[1]), dtype=np.float16)
     mean = real.mean(axis=0)
     centred = real - mean
-    out = np.empty((n, real.shape[1]), dtype=np.float32)
     for start in range(0, n, 65_536):
         m = min(65_536, n - start)
         z = rng.standard_normal((m, len(real)), dtype=np.float32) / np.sqrt(len(real) - 1)
         block = np.maximum(mean + z @ centred, 0.0)
         out[start : start + m] = block / np.linalg.norm(block, axis=1, keepdims=True)
-    return out
-
-
-def plant(
-    base: np.ndarray, offsets: np.ndarray, rng: np.random.Generator
-) -> tuple[np.ndarray, list[list[int]]]:
-    n = len(base)
-    originals = rng.choice(n, n // 100, replace=False)
-    copies = []
     groups = []
     next_id = n
-    for o in originals:
-        size = int(rng.integers(2, 7))
+    for o, size in zip(originals, sizes, strict=True):
         picked = offsets[rng.choice(len(offsets), size, replace=False)]
-        made = np.maximum(base[o] + picked, 0.0)
-        copies.append(made / np.linalg.norm(made, axis=1, keepdims=True))
+        made = np.maximum(out[o].astype(np.float32) + picked, 0.0)
+        out[next_id : next_id + size] = made / np.linalg.norm(made, axis=1, keepdims=True)
         groups.append([int(o), *range(next_id, next_id + size)])
         next_id += size
-    return np.concatenate([base, *copies]).astype(np.float32), groups
+    return out, groups
 
 
 def run(size: int, real_library: Path) -> dict[str, Any]:
     rng = np.random.default_rng(size)
     real, offsets = real_vectors(real_library)
     started = time.perf_counter()
-    vectors, groups = plant(draw(real, size, rng), offsets, rng)
+    vectors, groups = planted_vectors(real, offsets, size, rng)
+    if len(vectors) <= EXACT_LIMIT:
+        vectors = vectors.astype(np.float32)
     made = time.perf_counter() - started
     n = len(vectors)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     t = TIER_THRESHOLDS[Tier.COPY]
     started = time.perf_counter()
     none = np.zeros(n, dtype=np.uint64)
@@ -114,6 +114,7 @@ def run(size: int, real_library: Path) -> dict[str, Any]:
         "seconds": seconds,
         "make_seconds": made,
         "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        "peak_rss_before_grouping_gib": before,
         "thresholds": str(t),
     }
 

@@ -32,7 +32,8 @@ def knn_pairs(
 
     Past `REDUCE_FROM` images the neighbours are looked up in a 256-d PCA projection (5x less
     arithmetic), a few more than asked, and then ranked by their exact scores; past
-    `EXACT_LIMIT`, the lookup uses an IVF index instead of a full scan."""
+    `EXACT_LIMIT`, the lookup uses an IVF index instead of a full scan. `vectors` may be
+    float16 (half the memory; scores are computed in float32)."""
     n = len(vectors)
     background = np.full(n, 2.0, dtype=np.float32)
     k = min(max(k, BACKGROUND_RANK), n - 1)
@@ -60,14 +61,16 @@ REDUCED_DIM = 256
 
 
 def _pca(vectors: FloatArray, dim: int) -> FloatArray:
-    sample = vectors[np.random.default_rng(0).choice(len(vectors), REDUCE_FROM, replace=False)]
+    rows = np.sort(np.random.default_rng(0).choice(len(vectors), REDUCE_FROM, replace=False))
+    sample = vectors[rows].astype(np.float32)
     mean = sample.mean(axis=0)
     centred = sample - mean
     _, basis = np.linalg.eigh(centred.T @ centred)
     top = np.ascontiguousarray(basis[:, ::-1][:, :dim].astype(np.float32))
     out = np.empty((len(vectors), dim), dtype=np.float32)
     for start in range(0, len(vectors), 65_536):
-        out[start : start + 65_536] = (vectors[start : start + 65_536] - mean) @ top
+        block = vectors[start : start + 65_536].astype(np.float32)
+        out[start : start + 65_536] = (block - mean) @ top
     return out
 
 
@@ -116,7 +119,8 @@ def _exact_scores(vectors: FloatArray, ids: IntArray) -> FloatArray:
     for start in range(0, n, step):
         chunk = ids[start : start + step]
         safe = np.maximum(chunk, 0)
-        got = np.einsum("nd,nkd->nk", vectors[start : start + step], vectors[safe])
+        mine = vectors[start : start + step].astype(np.float32)
+        got = np.einsum("nd,nkd->nk", mine, vectors[safe].astype(np.float32))
         out[start : start + step] = np.where(chunk >= 0, got, -np.inf)
     return out
 
@@ -153,7 +157,8 @@ def score_pairs(
         step = max(1, 8_000_000 // vectors.shape[1])
         for start in range(0, len(i), step):
             a, b = i[start : start + step], j[start : start + step]
-            score[start : start + step] = np.einsum("nd,nd->n", vectors[a], vectors[b])
+            va, vb = vectors[a].astype(np.float32), vectors[b].astype(np.float32)
+            score[start : start + step] = np.einsum("nd,nd->n", va, vb)
     distance = pair_distance(hashes, mirrors, i, j)
     distance = np.where(known[i] & known[j], distance, UNKNOWN_DISTANCE).astype(np.int64)
     same = (codes[i] == codes[j]) & (codes[i] >= 0)
