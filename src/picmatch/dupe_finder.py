@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections.abc import Iterable, Sequence
@@ -14,8 +15,10 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from picmatch._sys import atomic_save
 from picmatch.dupe_pairs import EXACT_LIMIT, UNKNOWN_DISTANCE, candidate_pairs
 from picmatch.duplicates import (
+    BACKGROUND_RANK,
     KEEPER_RULE,
     TIER_THRESHOLDS,
     FileFacts,
@@ -92,51 +95,134 @@ def find_duplicates(
     min_score: float | None,
     max_pixels: int,
     workers: int,
+    cache: Path | None = None,
 ) -> DupeReport:
+    """Groups of the records in `scope`. Candidate pairs do not depend on the tier, so they are
+    kept in `cache` (a file) and reused while the same records are in scope: a second run on an
+    unchanged library reads payloads and hashes only, no vectors."""
     started = time.perf_counter()
     chosen, thresholds = tier_thresholds(tier, min_score)
-    ids: list[int] = []
-    payloads: list[Payload] = []
-    chunks = []
-    # float16 past the exact scan (half the memory at 1M images); scores stay float32
-    dtype = np.float16 if store.count(space) > EXACT_LIMIT else np.float32
-    for batch in store.iter_records(space):
-        kept = [r for r in batch if scope.wants(r.payload.path)]
-        ids += [r.id for r in kept]
-        payloads += [r.payload for r in kept]
-        if kept:
-            chunks.append(np.stack([r.vector for r in kept]).astype(dtype))
+    found = [(i, p) for i, p in store.iter_payloads(space) if scope.wants(p.path)]
+    found.sort(key=lambda item: item[0])
+    ids = [i for i, _ in found]
+    payloads = [p for _, p in found]
     if len(ids) < 2:
         return DupeReport(chosen, thresholds.explain(), KEEPER_RULE, len(ids), 0, 0.0, ())
-    vectors = np.concatenate(chunks)
     digests = [p.content_hash for p in payloads]
     hashed = evidence.fill([(p.content_hash, p.path) for p in payloads], max_pixels, workers)
     cached = evidence.get(digests)
     known = np.array([d in cached for d in digests], dtype=bool)
     hashes = np.array([cached.get(d, (0, 0))[0] for d in digests], dtype=np.uint64)
     mirrors = np.array([cached.get(d, (0, 0))[1] for d in digests], dtype=np.uint64)
-    pairs = candidate_pairs(
-        vectors,
-        hashes,
-        mirrors,
-        known,
-        digests,
-        k=NEIGHBOURS,
-        min_score=min(thresholds.strong, thresholds.floor, thresholds.margin_floor),
-        max_distance=thresholds.max_distance,
-    )
-    pairs = pairs.select(accepted(pairs, thresholds))
+    key = _fingerprint(ids, digests, known)
+    every = _load_pairs(cache, key)
+    vectors: npt.NDArray[np.floating] | None = None
+    if every is None:
+        vectors = _vectors(store, space, ids)
+        every = candidate_pairs(
+            vectors,
+            hashes,
+            mirrors,
+            known,
+            digests,
+            k=NEIGHBOURS,
+            min_score=CANDIDATE_SCORE,
+            max_distance=CANDIDATE_DISTANCE,
+        )
+        _save_pairs(cache, key, every)
+    pairs = every.select(accepted(every, thresholds) & (every.score >= _lowest(thresholds)))
     if chosen is Tier.EXACT:
         pairs = pairs.select(_same_pixels(pairs, payloads))
     facts = [_facts(p, scope) for p in payloads]
-    preference = _ranks(facts)
-    members = star_groups(len(ids), pairs, preference)
-    groups = [_group(m, ids, payloads, facts, vectors, hashes, mirrors, known) for m in members]
+    members = star_groups(len(ids), pairs, _ranks(facts))
+    if members and vectors is None:
+        wanted = sorted({ids[m] for group in members for m in group})
+        vectors = _vectors(store, space, ids, only=set(wanted))
+    evidence_of = (vectors, hashes, mirrors, known)
+    groups = [_group(m, ids, payloads, facts, *evidence_of) for m in members]  # type: ignore[arg-type]
     groups.sort(key=lambda g: (-len(g.members), g.keeper.path))
     seconds = time.perf_counter() - started
     return DupeReport(
         chosen, thresholds.explain(), KEEPER_RULE, len(ids), hashed, seconds, tuple(groups)
     )
+
+
+CANDIDATE_SCORE = 0.40  # below every tier's lowest score: the candidates serve every tier
+CANDIDATE_DISTANCE = 16  # above every tier's hash distance
+
+
+def _lowest(t: Thresholds) -> float:
+    return min(t.strong, t.floor, t.margin_floor)
+
+
+def _vectors(
+    store: VectorStore, space: str, ids: Sequence[int], only: set[int] | None = None
+) -> npt.NDArray[np.floating]:
+    """The vectors of `ids`, in order (rows outside `only` left zero), streamed in batches;
+    float16 past the exact scan (half the memory at 1M images), scores stay float32."""
+    dtype = np.float16 if len(ids) > EXACT_LIMIT else np.float32
+    row = {image_id: n for n, image_id in enumerate(ids)}
+    out: npt.NDArray[np.floating] | None = None
+    if only is not None:
+        records = store.get(space, sorted(only))
+        out = np.zeros((len(ids), len(records[0].vector) if records else 1), dtype=dtype)
+        for r in records:
+            out[row[r.id]] = r.vector
+        return out
+    for batch in store.iter_records(space):
+        for r in batch:
+            if r.id in row:
+                if out is None:
+                    out = np.zeros((len(ids), len(r.vector)), dtype=dtype)
+                out[row[r.id]] = r.vector
+    assert out is not None
+    return out
+
+
+def _fingerprint(ids: Sequence[int], digests: Sequence[str], known: np.ndarray) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(f"{NEIGHBOURS}:{CANDIDATE_SCORE}:{CANDIDATE_DISTANCE}:{BACKGROUND_RANK}".encode())
+    digest.update(np.asarray(ids, dtype=np.int64).tobytes())
+    digest.update("\n".join(digests).encode())
+    digest.update(np.packbits(known).tobytes())
+    return digest.hexdigest()
+
+
+def _load_pairs(cache: Path | None, key: str) -> Pairs | None:
+    if cache is None:
+        return None
+    try:
+        with np.load(cache, allow_pickle=False) as data:
+            if str(data["key"]) != key:
+                return None
+            return Pairs(
+                data["i"], data["j"], data["score"], data["distance"], data["same"], data["margin"]
+            )
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def _save_pairs(cache: Path | None, key: str, pairs: Pairs) -> None:
+    if cache is None:
+        return
+
+    def save(name: str) -> None:
+        with open(name, "wb") as f:
+            np.savez(
+                f,
+                key=np.array(key),
+                i=pairs.i,
+                j=pairs.j,
+                score=pairs.score,
+                distance=pairs.distance,
+                same=pairs.same_bytes,
+                margin=pairs.margin,
+            )
+
+    try:
+        atomic_save(cache, save)
+    except OSError:
+        return  # a read-only library still answers, it just does not remember
 
 
 def _same_pixels(pairs: Pairs, payloads: Sequence[Payload]) -> npt.NDArray[np.bool_]:

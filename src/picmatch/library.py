@@ -445,8 +445,17 @@ class Library:
         skip = self.dupe_actions().review_folders()
         scope = DupeScope.of(self.roots, folders, skip, keep_in)
         workers = self.workers or available_cpus()
+        cache = self.path / "dupes-pairs.npz"
         return find_duplicates(
-            self.store, self.space, self.evidence, scope, tier, min_score, self.max_pixels, workers
+            self.store,
+            self.space,
+            self.evidence,
+            scope,
+            tier,
+            min_score,
+            self.max_pixels,
+            workers,
+            cache,
         )
 
     def dupe_actions(self) -> DupeActions:

@@ -167,3 +167,24 @@ def test_phash_mirror_hash_matches_a_flipped_image() -> None:
     flipped_direct, _ = phash_pair(np.ascontiguousarray(pixels[:, ::-1]))
     assert bin(mirror ^ flipped_direct).count("1") <= 2
     assert bin(direct ^ flipped_direct).count("1") > 16
+
+
+def test_a_second_run_on_an_unchanged_library_reads_no_vectors(
+    open_lib: OpenLib, dupes_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lib = open_lib()
+    lib.index([dupes_dir])
+    first = lib.duplicates()
+
+    def no_vectors(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the candidate pairs should come from the cache")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(lib.store, "iter_records", no_vectors)
+        assert names(lib.duplicates()) == names(first)
+        assert len(lib.duplicates("exact").groups) == 1  # every tier shares the candidates
+    (dupes_dir / "rocket-copy.jpg").unlink()  # a changed library is grouped again
+    lib.index([dupes_dir])
+    after = lib.duplicates()
+    assert [g for g in names(after) if "rocket.jpg" in g] == []
+    assert len(after.groups) == 3
