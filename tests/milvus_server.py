@@ -34,7 +34,8 @@ class MilvusServer:
     def __init__(self, folder: Path) -> None:
         from milvus import MilvusServer as Packaged
 
-        self._server = Packaged(authorization_enabled=True)
+        self._server = Packaged()
+        self._server.config.set("authorization_enabled", True)
         self._server.set_base_dir(str(folder))
         self._server.start()
         self.port = int(self._server.listen_port)
@@ -66,6 +67,12 @@ def drop_database(url: str) -> None:
     from picmatch.store.milvus import parse_url
 
     endpoint, database = parse_url(url)
+    client = MilvusClient(uri=endpoint, token=TOKEN)
+    try:
+        if database not in client.list_databases():
+            return
+    finally:
+        client.close()
     inside = MilvusClient(uri=endpoint, token=TOKEN, db_name=database)
     try:
         for name in inside.list_collections():

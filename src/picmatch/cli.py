@@ -69,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="efficientnet-lite0 (default), clip:OWNER/NAME (text search too) or onnx:REPO_OR_PATH;"
         " on an existing library, adds or updates that model's vector space only",
     )
+    p.add_argument(
+        "--store",
+        metavar="URL",
+        help="store of a new library: milvus://HOST:PORT[/DB] (default: SQLite inside it); "
+        "credentials go in PICMATCH_STORE_TOKEN",
+    )
     p.add_argument("--workers", type=_positive_int, help="decode processes (default: CPUs)")
     p.add_argument("--batch-size", type=_positive_int, help="images per model call")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -151,8 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     names = (
-        "library", "model", "workers", "batch_size", "host", "port", "token", "allowed_roots",
-        "allowed_hosts",
+        "library", "model", "store", "workers", "batch_size", "host", "port", "token",
+        "allowed_roots", "allowed_hosts",
     )  # fmt: skip
     return {n: getattr(args, n, None) for n in names}
 

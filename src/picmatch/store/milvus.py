@@ -528,15 +528,15 @@ def _space_of(name: str, described: dict[str, Any]) -> SpaceInfo:
 
 def _translate(exc: BaseException, what: str, where: str) -> StoreError:
     text = str(exc)
-    lowered = text.lower()
-    if "fail connecting" in lowered or "unavailable" in lowered or "deadline" in lowered:
-        return StoreError(
-            f"cannot reach the Milvus server at {where} ({what}): is it running, and is the "
-            "store URL right? (--store / PICMATCH_STORE)"
-        )
-    if "auth" in lowered or "credential" in lowered or "password" in lowered:
+    chain = " ".join(str(e) for e in (exc, exc.__cause__, exc.__context__) if e).lower()
+    if "unauthenticated" in chain or "auth check failure" in chain:
         return StoreError(
             f"the Milvus server at {where} refused the credentials ({what}): set the token "
             "with PICMATCH_STORE_TOKEN=user:password (or an API key)"
+        )
+    if "fail connecting" in chain or "unavailable" in chain or "deadline" in chain:
+        return StoreError(
+            f"cannot reach the Milvus server at {where} ({what}): is it running, and is the "
+            "store URL right? (--store / PICMATCH_STORE)"
         )
     return StoreError(f"Milvus at {where} failed to {what}: {text}")

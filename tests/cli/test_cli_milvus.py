@@ -1,0 +1,26 @@
+"""The CLI's main test once more, with the library on a real Milvus server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.cli import test_cli as cli
+from tests.milvus_server import TOKEN
+
+pytestmark = [pytest.mark.milvus, pytest.mark.model]
+
+
+def test_cli_main_commands_on_milvus(
+    milvus_url: str,
+    env: Path,
+    photo_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PICMATCH_STORE", milvus_url)
+    monkeypatch.setenv("PICMATCH_STORE_TOKEN", TOKEN)
+    cli.test_index_search_json_info_remove(env, photo_dir, tmp_path, capsys)
+    assert "milvus://" in (env / "library.json").read_text()
