@@ -7,7 +7,6 @@ import os
 import pickle
 import resource
 import struct
-import time
 import warnings
 import zlib
 from datetime import UTC, datetime
@@ -180,18 +179,6 @@ def test_draft_mode_decodes_a_12mp_jpeg_small(big_jpeg: Path) -> None:
     assert (decoded.width, decoded.height) == (4000, 3000)
     assert 224 <= min(decoded.pixels.shape[:2]) < 448
     assert decoded.pixels.shape[:2] == (375, 500)  # DCT-scaled by 1/8
-
-
-def test_draft_mode_is_much_faster_than_a_full_decode(big_jpeg: Path) -> None:
-    def best_of_three(**kwargs: int) -> float:
-        times = []
-        for _ in range(3):
-            start = time.perf_counter()
-            decode_image(big_jpeg, **kwargs)
-            times.append(time.perf_counter() - start)
-        return min(times)
-
-    assert best_of_three(min_side=224) * 3 < best_of_three()
 
 
 def test_draft_mode_keeps_the_short_side_when_rotated(tmp_path: Path) -> None:
