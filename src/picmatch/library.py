@@ -306,8 +306,6 @@ class Library:
         with writer_lock(self.path):
             removed = 0
             for space in self.spaces:  # every space holds the same files
-                if self.store.get_space(space.name) is None:
-                    continue
                 ids = self.store.ids_in_folders(space.name, targets)
                 self.store.delete(space.name, ids)
                 removed = max(removed, len(ids))
@@ -386,8 +384,6 @@ class Library:
     ) -> list[Hit]:
         _check_k(k)
         name = self._space(model).name
-        if self.store.get_space(name) is None:
-            return []
         prefixes = tuple(str(Path(f).expanduser().absolute()) for f in folders)
         flt = SearchFilter(prefixes, frozenset(exclude)) if prefixes or exclude else None
         hits = self.store.search(name, np.atleast_2d(vector), k, flt)[0]
@@ -422,8 +418,7 @@ class Library:
             )
         held = self.count(model=space.model)
         with writer_lock(self.path):
-            if self.store.get_space(space.name) is not None:
-                self.store.drop_space(space.name)
+            self.store.drop_space(space.name)
             set_spaces(self._manifest, [s for s in self.spaces if s.name != space.name])
             self._save_manifest()
         return held
@@ -489,7 +484,7 @@ class Library:
 
     def count(self, *, model: str | None = None) -> int:
         name = self._space(model).name
-        return self.store.count(name) if self.store.get_space(name) else 0
+        return self.store.count(name)
 
     def stats(self) -> LibraryStats:
         return LibraryStats(
@@ -544,8 +539,6 @@ class Library:
         )
 
     def _stored_vector(self, path: Path, space: str) -> FloatArray | None:
-        if self.store.get_space(space) is None:
-            return None
         records = self.store.get(space, [record_id(str(path))])
         if not records:
             return None
@@ -559,7 +552,7 @@ class Library:
         return records[0].vector
 
     def _require_space_records(self, ids: list[int], space: str) -> list[FloatArray]:
-        records = self.store.get(space, ids) if self.store.get_space(space) else []
+        records = self.store.get(space, ids)
         if len(records) != len(ids):
             raise NotIndexedError(f"no image with id {ids[0]} in this library")
         return [r.vector for r in records]
