@@ -606,11 +606,7 @@ def _index_progress(progress: ProgressCallback | None) -> Callable[[int, int], N
 
 def _index_info(store: VectorStore, space: str) -> dict[str, object]:
     """The store's search index (kind, recall...), where the backend reports it."""
-    report = getattr(store, "index_info", None)
-    if report is None or store.get_space(space) is None:
-        return {}
-    info: dict[str, object] = report(space)
-    return info
+    return store.index_info(space)
 
 
 def _check_k(k: int) -> None:

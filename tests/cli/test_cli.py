@@ -16,6 +16,19 @@ pytestmark = pytest.mark.model
 def test_index_search_json_info_remove(
     env: Path, photo_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    check_main_commands(
+        env, photo_dir, tmp_path, capsys, "index     exact, 14 vectors", "recall@10 1.0 (exact)"
+    )
+
+
+def check_main_commands(
+    env: Path,
+    photo_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    *index_line: str,
+) -> None:
+    """index, search (JSON and text), info and remove on the library `env` names."""
     assert main(["index", str(photo_dir)]) == 0
     out = capsys.readouterr().out
     assert "added 14, unchanged 0, updated 0, removed 0, moved 0, skipped 0" in out
@@ -38,7 +51,7 @@ def test_index_search_json_info_remove(
     assert main(["info"]) == 0
     info = capsys.readouterr().out
     assert "efficientnet-lite0" in info and "images    14" in info and str(photo_dir) in info
-    assert "index     exact, 14 vectors" in info and "recall@10 1.0 (exact)" in info
+    assert all(part in info for part in index_line), info
 
     assert main(["remove", str(photo_dir / "coffee.jpg")]) == 0
     assert "removed 1 image(s); 13 left" in capsys.readouterr().out

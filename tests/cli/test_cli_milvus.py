@@ -22,5 +22,5 @@ def test_cli_main_commands_on_milvus(
 ) -> None:
     monkeypatch.setenv("PICMATCH_STORE", milvus_url)
     monkeypatch.setenv("PICMATCH_STORE_TOKEN", TOKEN)
-    cli.test_index_search_json_info_remove(env, photo_dir, tmp_path, capsys)
+    cli.check_main_commands(env, photo_dir, tmp_path, capsys, "index     hnsw (milvus), 14 vectors")
     assert "milvus://" in (env / "library.json").read_text()

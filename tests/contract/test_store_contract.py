@@ -180,6 +180,7 @@ def test_a_missing_space_reads_as_empty(store: VectorStore) -> None:
     assert list(store.iter_records(gone)) == []
     assert store.ids_in_folders(gone, ["/photos"]) == []
     assert store.search(gone, unit_vectors(2), k=3) == [[], []]
+    assert store.index_info(gone) == {}
     store.delete(gone, [1])
     store.drop_space(gone)
     with pytest.raises(StoreError):
@@ -228,3 +229,11 @@ def test_upsert_replacing_drops_the_replaced_records(store: VectorStore) -> None
     store.upsert(SPACE.name, moved, replacing=[0, 1])
     assert sorted(i for i, _ in store.iter_payloads(SPACE.name)) == [2, 10, 11]
     assert store.search(SPACE.name, vectors[:1], k=1)[0][0].id == 10
+
+
+def test_index_info_names_the_kind_and_counts_the_vectors(store: VectorStore) -> None:
+    store.upsert(SPACE.name, records(unit_vectors(12)))
+    store.flush()
+    info = store.index_info(SPACE.name)
+    assert isinstance(info["kind"], str) and info["kind"]
+    assert info["vectors"] == 12

@@ -174,6 +174,12 @@ class VectorStore(Protocol):
 
     def count(self, space: str) -> int: ...
 
+    def index_info(self, space: str) -> dict[str, object]:
+        """What `picmatch info` shows of the space's search index: ``kind`` and ``vectors``, and
+        where known ``memory_bytes``, ``recall_at_10`` and the index's settings; {} without
+        the space."""
+        ...
+
     def size_bytes(self) -> int:
         """Disk (or server) bytes used by this store, best effort."""
         ...

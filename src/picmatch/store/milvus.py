@@ -40,6 +40,7 @@ ROOTS = "pm__roots"  # two underscores: never a space's collection
 CONSISTENCY = "Strong"
 MAX_PATH = 16_384  # bytes of the stored (escaped) path
 MAX_DEPTH = 256  # folder hashes kept per record
+HNSW_M = 32
 EF_SEARCH = 256  # HNSW candidate list: recall@10 ~0.95 at 1M real-like vectors (DESIGN.md)
 BATCH_BYTES = 8 << 20  # per upsert call, well under gRPC's 64 MB message limit
 _PAYLOAD_FIELDS = ["path", "content_hash", "size", "mtime_ns", "width", "height", "taken_at"]
@@ -248,12 +249,41 @@ class MilvusStore:
 
     # housekeeping
 
+    def index_info(self, space: str) -> dict[str, object]:
+        if self._dim(space) is None:
+            return {}
+        return {
+            "kind": "hnsw (milvus)",
+            "vectors": self.count(space),
+            "M": HNSW_M,
+            "ef_search": EF_SEARCH,
+            "indexed": self._indexed_rows(space),
+        }
+
+    def wait_for_index(self, space: str, timeout: float = 3600.0) -> None:
+        """Block until the server's index covers every flushed record (benchmarks use this;
+        searches are right before that too, Milvus scans unindexed segments exactly)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            described = self._describe_index(space)
+            if int(described.get("pending_index_rows", 0)) == 0 and int(
+                described.get("indexed_rows", 0)
+            ) >= int(described.get("total_rows", 0)):
+                return
+            time.sleep(0.5)
+        raise StoreError(f"the Milvus index of {space!r} is still building after {timeout:.0f} s")
+
     def size_bytes(self) -> int:
         """Estimated bytes on the server: vectors plus payloads (Milvus reports no exact size)."""
         return sum(self.count(s.name) * (s.dim * 4 + 256) for s in self.list_spaces())
 
     def flush(self, progress: Callable[[int, int], None] | None = None) -> None:
-        """Nothing to do: the server persists every write and builds its indexes itself."""
+        """Seal what was written, so the server indexes it (in the background) and a restart
+        replays nothing; the last step of every index and remove run. `progress` is unused:
+        the server builds its index without the client."""
+        for info in self.list_spaces():
+            collection = PREFIX + info.name
+            self._call("flush", lambda c=collection: self._client.flush(c))
 
     def close(self) -> None:
         self._client.close()
@@ -298,7 +328,7 @@ class MilvusStore:
             field_name="vector",
             index_type="HNSW",
             metric_type="IP",
-            params={"M": 32, "efConstruction": 200},
+            params={"M": HNSW_M, "efConstruction": 200},
         )
         self._call(
             "create a collection",
@@ -310,6 +340,16 @@ class MilvusStore:
             ),
         )
         self._loaded.add(info.name)
+
+    def _describe_index(self, space: str) -> dict[str, Any]:
+        described: dict[str, Any] = self._call(
+            "describe the index",
+            lambda: self._client.describe_index(PREFIX + space, index_name="vector"),
+        )
+        return described or {}
+
+    def _indexed_rows(self, space: str) -> int:
+        return int(self._describe_index(space).get("indexed_rows", 0))
 
     def _load(self, space: str) -> None:
         if space not in self._loaded:

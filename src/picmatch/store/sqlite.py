@@ -307,7 +307,8 @@ class SqliteStore:
         """The space's search index: kind, vectors, memory, recall@10 measured at build time
         (read from the saved index's metadata where this process has not loaded it)."""
         with self._lock:
-            self._require(space)
+            if self._dim(space) is None:
+                return {}
             index = self._indexes.get(space)
             if index is not None:
                 return index.info()
