@@ -164,7 +164,7 @@ def main() -> None:
         print("sqlite", rows["sqlite"], flush=True)
         local = None if args.store else LocalMilvus(Path(tmp) / "milvus")
         url = args.store or local.url  # type: ignore[union-attr]
-        token = args.token or ("" if args.store else "")
+        token = args.token
         try:
             rows["milvus"] = bench(open_store(url, token=token or None), base, queries, truth)
             rows["milvus"]["where_time_goes"] = milvus_breakdown(url, token, queries["real"])
