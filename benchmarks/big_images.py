@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load import _default_cache, _index, rss_mb, server
+from load import _default_cache, index_with, rss_mb, server
 
 THUMBNAIL_SIZES = (128, 256, 512)
 
@@ -107,12 +107,13 @@ def main() -> None:
         (work / "photos").mkdir()
         png = work / "photos" / "big.png"
         write_big_png(png, args.side)
-        _index(work / "library", work / "photos", cache)
         rows = []
-        if args.baseline_src:
-            rows += measure("baseline", work / "library", png, cache, work, args.baseline_src,
-                            args.parallel)  # fmt: skip
-        rows += measure("current", work / "library", png, cache, work, None, args.parallel)
+        for name, src in (("baseline", args.baseline_src), ("current", None)):
+            if name == "baseline" and src is None:
+                continue
+            library = work / f"library-{name}"  # each version indexes its own: formats change
+            index_with(src, library, work / "photos", cache)
+            rows += measure(name, library, png, cache, work, src, args.parallel)
     args.json.write_text(json.dumps({"side": args.side, "cpus": os.cpu_count(), "rows": rows}))
     print(f"{'server':<9} {'step':<26} {'RSS MB before':>14} {'peak':>6} {'above':>6} {'s':>6}")
     for row in rows:

@@ -60,6 +60,7 @@ class PhaseResult:
     rss_before_mb: float
     rss_after_mb: float
     rss_peak_mb: float
+    failures: list[str]  # up to 5 distinct ones
 
 
 def build_photos(folder: Path, count: int, seed: int = 0) -> list[Path]:
@@ -218,7 +219,7 @@ def measure(
     results = []
     with server(library, cache, work / f"server-{name}.log", src) as (url, pid):
         ids = _ids_from_uploads(url, bodies)
-        for phase in ("upload", "id"):
+        for phase in args.phases:
             before, _ = rss_mb(pid)
             latencies, failures, elapsed = asyncio.run(
                 run_phase(url, phase, args.clients, args.seconds, bodies, ids)
@@ -227,7 +228,8 @@ def measure(
             results.append(_summary(name, phase, args, latencies, failures, elapsed))
             results[-1].rss_before_mb, results[-1].rss_after_mb = round(before), round(after)
             results[-1].rss_peak_mb = round(peak)
-            for failure in sorted(set(failures))[:5]:
+            results[-1].failures = sorted(set(failures))[:5]
+            for failure in results[-1].failures:
                 print(f"  {name} {phase}: {failure}", file=sys.stderr)
     return results
 
@@ -269,6 +271,7 @@ def _summary(
         rss_before_mb=0,
         rss_after_mb=0,
         rss_peak_mb=0,
+        failures=[],
     )
 
 
@@ -280,24 +283,27 @@ def main() -> None:
     parser.add_argument("--library", type=Path, help="an indexed library (default: build one)")
     parser.add_argument("--images-from", type=Path, help="JPEG folder for the upload queries")
     parser.add_argument("--cache", type=Path, help="model cache (default: the user's)")
+    parser.add_argument("--phases", nargs="+", choices=("upload", "id"), default=["upload", "id"])
     parser.add_argument("--baseline-src", type=Path, help="a source tree to compare against")
     parser.add_argument("--json", type=Path, default=Path("load.json"))
     args = parser.parse_args()
     cache = args.cache or _default_cache()
     with tempfile.TemporaryDirectory(prefix="picmatch-load-") as tmp:
         work = Path(tmp)
-        library = args.library
-        if library is None:
+        if args.library is None:
             build_photos(work / "photos", args.images)
-            library = work / "library"
-            _index(library, work / "photos", cache)
             args.images_from = args.images_from or work / "photos"
         elif args.images_from is None:
             raise SystemExit("with --library, name a JPEG folder for the queries: --images-from")
         results = []
-        if args.baseline_src:
-            results += measure("baseline", library, cache, work, args.baseline_src, args)
-        results += measure("current", library, cache, work, None, args)
+        for name, src in (("baseline", args.baseline_src), ("current", None)):
+            if name == "baseline" and src is None:
+                continue
+            library = args.library
+            if library is None:  # each version indexes its own: library formats change
+                library = work / f"library-{name}"
+                index_with(src, library, work / "photos", cache)
+            results += measure(name, library, cache, work, src, args)
     report = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "clients": args.clients,
@@ -316,12 +322,16 @@ def _default_cache() -> Path:
     return default_cache_dir()
 
 
-def _index(library: Path, photos: Path, cache: Path) -> None:
-    from picmatch import open_library
-
-    with open_library(library, cache_dir=cache) as lib:
-        report = lib.index([photos])
-    print(f"indexed {report.total_indexed} images in {report.seconds:.1f} s", file=sys.stderr)
+def index_with(src: Path | None, library: Path, photos: Path, cache: Path) -> None:
+    """`picmatch index` run from `src` (default: the installed picmatch)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PICMATCH_")}
+    env.update(PICMATCH_CACHE_DIR=str(cache), PICMATCH_CONFIG=str(library.parent / "none.toml"))
+    if src is not None:
+        env["PYTHONPATH"] = str(src.resolve())
+    command = [sys.executable, "-m", "picmatch.cli", "index", str(photos), "-q"]
+    subprocess.run(
+        [*command, "--library", str(library)], env=env, check=True, stdout=subprocess.DEVNULL
+    )
 
 
 def print_table(results: list[PhaseResult]) -> None:

@@ -4,8 +4,8 @@ Each kind of blocking work runs in worker threads, behind its own limiter, so on
 take every thread from the others:
 - `model`: decoding an upload and running the model on it, about one per CPU (more would only
   fight over the same cores, and each one holds its decoded pixels in memory);
-- `store`: store lookups (id searches, image info, library stats), a few at a time: the store
-  answers one query at a time anyway, and waiting threads only add to the queue;
+- `store`: store lookups (id searches, image info, library stats), up to 16 at a time (the
+  store serialises its own queries; a few more threads than CPUs overlap the rest of the work);
 - `files`: thumbnails and file checks.
 Across uploads and thumbnails, `large_decodes` lets only one image far above a photo's size be
 decoded at a time (see decode_gate.py), so parallel requests do not multiply peak memory.
@@ -26,7 +26,7 @@ from picmatch.server.decode_gate import DecodeGate
 
 T = TypeVar("T")
 
-STORE_THREADS = 4
+STORE_THREADS = 16
 FILE_THREADS = 8
 
 
