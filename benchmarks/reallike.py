@@ -52,6 +52,11 @@ class RealLike:
         """The first n base vectors (real ones first), memory-mapped where possible."""
         if n <= len(self.real_base):
             return self.real_base[:n]
+        path = self.cache / f"base_{n}.npy"
+        if path.exists():
+            cached: F32 = np.load(path, mmap_mode="r")
+            if cached.shape == (n, DIM):
+                return cached
         synthetic = self.synthetic(n - len(self.real_base))
         out = np.lib.format.open_memmap(
             self.cache / f"base_{n}.npy", mode="w+", dtype=np.float32, shape=(n, DIM)

@@ -15,7 +15,9 @@ For each size, each in its own process (so its resident memory is its own):
   the searcher's next search must find them (catch-up time).
 - raw FAISS, one query at a time on one thread: exact (`IndexFlatIP`), HNSW32 (efConstruction
   80) at several efSearch, IVF-SQ8 and HNSW32-SQ8 with exact re-scoring of 40 candidates
-  (from a memory-mapped float32 file). Built indexes are cached beside the vectors.
+  (from a memory-mapped float32 file), and picmatch's own index (`store/ivf_sq8.py`: IVF over
+  PCA-256 SQ8 codes + SQ8 re-ranking) with the same re-scoring, at several nprobe, to show what
+  the store adds. Built indexes are cached beside the vectors.
 Prints a markdown table and writes JSON. Generated data stays under --cache, never here.
 """
 
@@ -40,7 +42,7 @@ import reallike
 K = 10
 RERANK = 40
 HNSW_M, EF_CONSTRUCTION = 32, 80
-RAW_KINDS = ("exact", "hnsw", "ivf", "hnsw-sq8")
+RAW_KINDS = ("exact", "hnsw", "ivf", "hnsw-sq8", "ivf-pca")
 EXACT_QUERIES = 60  # exact search at 1M takes ~0.2 s a query
 INGEST_CHUNK = 20_000
 
@@ -155,7 +157,10 @@ def worker_raw(kind: str, n: int, cache: Path, queries: np.ndarray, params: list
     rows = []
     for param in params if kind != "exact" else [0]:
         search = raw_search(kind, index, base, param)
-        qs = queries[:EXACT_QUERIES] if kind == "exact" else queries
+        rows_used = np.arange(len(queries))
+        if kind == "exact":  # as many synthetic as real queries
+            rows_used = np.linspace(0, len(queries) - 1, EXACT_QUERIES).astype(int)
+        qs = queries[rows_used]
         for q in qs[:10]:
             search(q)
         latencies, found = [], []
@@ -163,7 +168,9 @@ def worker_raw(kind: str, n: int, cache: Path, queries: np.ndarray, params: list
             started = time.perf_counter()
             found.append(search(q))
             latencies.append(time.perf_counter() - started)
-        rows.append({"param": param, "latencies": latencies, "found": found})
+        rows.append(
+            {"param": param, "latencies": latencies, "found": found, "rows": rows_used.tolist()}
+        )
     out["rows"] = rows
     return out | {f"after_{k}": v for k, v in rss().items()}
 
@@ -181,6 +188,14 @@ def raw_index(kind: str, base: np.ndarray, cache: Path) -> tuple[Any, bool]:
         return faiss.read_index(str(path)), True
     if kind == "hnsw":
         index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+    elif kind == "ivf-pca":  # picmatch's own configuration, without the store around it
+        from picmatch.store import ivf_sq8
+
+        sample = np.ascontiguousarray(base[np.linspace(0, n - 1, min(n, 120_000)).astype(int)])
+        index = ivf_sq8.train(dim, sample, n)
+        add_in_chunks(index, base)
+        faiss.write_index(index, str(path))
+        return index, False
     elif kind == "hnsw-sq8":
         index = faiss.IndexHNSWSQ(
             dim, faiss.ScalarQuantizer.QT_8bit, HNSW_M, faiss.METRIC_INNER_PRODUCT
@@ -215,6 +230,15 @@ def raw_search(kind: str, index: Any, base: np.ndarray, param: int) -> Any:
 
     if kind == "exact":
         return lambda q: index.search(q[None], K)[1][0].tolist()
+    if kind == "ivf-pca":
+        from picmatch.store import ivf_sq8
+
+        def search_pca(q: np.ndarray) -> list[int]:
+            found = ivf_sq8.search(index, q[None], RERANK, param, None)[0]
+            slots = np.sort(found[found >= 0])
+            return list(slots[np.argsort(-(np.asarray(base[slots]) @ q))[:K]].tolist())
+
+        return search_pca
     if kind == "ivf":
         params: Any = faiss.SearchParametersIVF()
         params.nprobe = param
@@ -279,11 +303,14 @@ def bench_size(n: int, rl: reallike.RealLike, args: argparse.Namespace) -> dict[
         print(f"  picmatch {json.dumps(row['picmatch'])}", flush=True)
     for kind in args.raw:
         params = {"hnsw": args.ef, "hnsw-sq8": args.ef_sq8, "ivf": args.nprobe}.get(kind, [0])
+        params = args.nprobe_pca if kind == "ivf-pca" else params
         result = run_worker(
             ["--worker", "raw", kind, str(n), str(rl.cache), ",".join(map(str, params))]
         )
         for entry in result.pop("rows"):
-            stats = summary(entry["latencies"], entry["found"], truth, split)
+            used = np.array(entry["rows"])
+            cut = int((used < split).sum())
+            stats = summary(entry["latencies"], entry["found"], truth[used], cut)
             name = kind if kind == "exact" else f"{kind}:{entry['param']}"
             row[f"raw {name}"] = result | stats
             print(f"  raw {name}: {json.dumps(row[f'raw {name}'])}", flush=True)
@@ -334,6 +361,7 @@ def main() -> None:
     parser.add_argument("--ef", type=int, nargs="+", default=[64, 128, 256, 512])
     parser.add_argument("--ef-sq8", type=int, nargs="+", default=[256, 512])
     parser.add_argument("--nprobe", type=int, nargs="+", default=[64, 128, 192, 256])
+    parser.add_argument("--nprobe-pca", type=int, nargs="+", default=[192, 256, 384, 512])
     parser.add_argument("--eval-root", type=Path, default=Path(__file__).parent / "data")
     parser.add_argument("--cache", type=Path, default=reallike.DEFAULT_CACHE)
     parser.add_argument("--work", type=Path, default=None, help="where the stores go (tmp)")
