@@ -124,8 +124,10 @@ def colour_vector(rgb: tuple[int, int, int], w_visual: np.ndarray) -> np.ndarray
     return (normalised @ w_visual).astype(np.float32)
 
 
-def write_clip_repo(folder: Path, seed: int = 0) -> Path:
-    """A complete CLIP model folder in the immich-app layout; returns `folder`."""
+def write_clip_repo(folder: Path, seed: int = 0, *, external: bool = False) -> Path:
+    """A complete CLIP model folder in the immich-app layout; returns `folder`. With
+    `external`, each tower keeps its weights in ``model.onnx_data`` beside the graph, as large
+    exports do."""
     rng = np.random.default_rng(seed)
     vocab, merges = clip_vocab()
     w_visual = rng.normal(size=(3, DIM)).astype(np.float32)
@@ -157,8 +159,10 @@ def write_clip_repo(folder: Path, seed: int = 0) -> Path:
         "fill_color": 0,
     }
     (folder / "visual" / "preprocess_cfg.json").write_text(json.dumps(preprocess))
-    save_model(_visual_graph(w_visual), folder / "visual" / "model.onnx")
-    save_model(_textual_graph(table), folder / "textual" / "model.onnx")
+    split = {"save_as_external_data": True, "location": "model.onnx_data", "size_threshold": 64}
+    options = split if external else {}
+    save_model(_visual_graph(w_visual), folder / "visual" / "model.onnx", **options)
+    save_model(_textual_graph(table), folder / "textual" / "model.onnx", **options)
     (folder / "textual" / "tokenizer.json").write_text(json.dumps(tokenizer_json(vocab, merges)))
     (folder / "textual" / "tokenizer_config.json").write_text(
         json.dumps({"pad_token": END, "model_max_length": CONTEXT, "do_lower_case": True})

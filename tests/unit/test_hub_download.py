@@ -131,3 +131,20 @@ def test_an_unknown_repo_or_a_missing_file_is_named(hub: FakeHub, tmp_path: Path
         load_embedder("clip:test-org/other", cache_dir=tmp_path)
     with pytest.raises(ModelError, match=r"has no file model\.onnx"):
         load_embedder(f"onnx:{REPO}", cache_dir=tmp_path)
+
+
+def test_weights_kept_beside_the_graph_are_fetched_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = FakeHub()
+    fake.add_folder("test-org/split-clip", write_clip_repo(tmp_path / "split", external=True))
+    with serve_hub(fake) as served:
+        monkeypatch.setenv("HF_ENDPOINT", served.url)
+        model = load_embedder("clip:test-org/split-clip", cache_dir=tmp_path / "cache")
+        fetched = {p.rsplit("/", 2)[-2] + "/" + p.rsplit("/", 1)[-1] for _, p, _ in served.log}
+    assert isinstance(model, ClipEmbedder)
+    for tower in ("visual", "textual"):
+        assert (model.folder / tower / "model.onnx_data").is_file()
+        assert f"{tower}/model.onnx_data" in fetched
+    assert model.embed_images([np.zeros((32, 32, 3), np.uint8)]).shape == (1, 8)
+    assert model.embed_text(["red"]).shape == (1, 8)

@@ -28,7 +28,7 @@ from picmatch.config import HubSettings
 from picmatch.errors import ConfigError, ModelError
 from picmatch.images.fit import Preprocess, ResizeMode, RGBImage
 from picmatch.models.base import FloatArray, Modality, l2_normalize
-from picmatch.models.hub import DownloadProgress, model_folder
+from picmatch.models.hub import DownloadProgress, fetch_external_data, model_folder
 from picmatch.models.onnx_runtime import (
     Batch,
     fixed_batch,
@@ -76,6 +76,10 @@ class ClipEmbedder:
         self._spec = f"clip:{location}"
         self.folder = model_folder(
             location, FILES, cache_dir=cache_dir, hub=hub, progress=download_progress
+        )
+        graphs = (VISUAL[0], TEXTUAL[0])
+        fetch_external_data(
+            location, self.folder, graphs, cache_dir=cache_dir, hub=hub, progress=download_progress
         )
         config = read_json(self.folder / CONFIG)
         self._dim = _positive(config.get("embed_dim"), self.folder / CONFIG, "embed_dim")

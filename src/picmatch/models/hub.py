@@ -359,3 +359,47 @@ def model_folder(
     if missing:
         raise ModelError(f"the model folder {folder} has no {', '.join(missing)}")
     return folder
+
+
+INLINE_WEIGHTS_BYTES = 64 * 1024 * 1024  # a graph file this large keeps its weights inside
+
+
+def external_data_files(model_path: Path) -> list[str]:
+    """The files a (small) ONNX graph keeps its weights in, relative to its folder; a large
+    model exported in two parts (immich-app's ViT-g-14, say) is such a graph."""
+    if model_path.stat().st_size > INLINE_WEIGHTS_BYTES:
+        return []
+    import onnx
+
+    try:
+        model = onnx.load(str(model_path), load_external_data=False)
+    except Exception as exc:  # onnx raises its own untyped errors for a damaged file
+        raise ModelError(f"{model_path} is not a readable ONNX model: {exc}") from exc
+    names: set[str] = set()
+    for tensor in model.graph.initializer:
+        if tensor.data_location == onnx.TensorProto.EXTERNAL:
+            entries = {e.key: e.value for e in tensor.external_data}
+            names.add(entries.get("location", ""))
+    bad = [n for n in names if not n or Path(n).is_absolute() or ".." in Path(n).parts]
+    if bad:
+        raise ModelError(f"{model_path} points at weights outside its folder: {bad[0]!r}")
+    return sorted(names)
+
+
+def fetch_external_data(
+    location: str,
+    folder: Path,
+    graphs: Sequence[str],
+    *,
+    cache_dir: Path,
+    hub: HubSettings | None = None,
+    progress: DownloadProgress | None = None,
+) -> None:
+    """Make sure the external weight files of the `graphs` (paths in `folder`) are there too."""
+    extra = [
+        str(Path(graph).parent / name) if Path(graph).parent != Path(".") else name
+        for graph in graphs
+        for name in external_data_files(folder / graph)
+    ]
+    if extra:
+        model_folder(location, extra, cache_dir=cache_dir, hub=hub, progress=progress)

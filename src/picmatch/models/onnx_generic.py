@@ -27,7 +27,12 @@ from picmatch.errors import ConfigError, ModelError
 from picmatch.images.fit import Preprocess, RGBImage
 from picmatch.models.base import FloatArray, Modality, l2_normalize
 from picmatch.models.clip import preprocess_from, read_json
-from picmatch.models.hub import DownloadProgress, is_local, model_folder
+from picmatch.models.hub import (
+    DownloadProgress,
+    fetch_external_data,
+    is_local,
+    model_folder,
+)
 from picmatch.models.onnx_runtime import (
     Batch,
     fixed_batch,
@@ -148,4 +153,7 @@ def _files(
             )
         return path, config
     folder = model_folder(location, FILES, cache_dir=cache_dir, hub=hub, progress=progress)
+    fetch_external_data(
+        location, folder, [FILES[0]], cache_dir=cache_dir, hub=hub, progress=progress
+    )
     return folder / FILES[0], folder / FILES[1]
