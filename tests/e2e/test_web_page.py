@@ -24,6 +24,7 @@ from PIL import Image
 
 from picmatch.library import open_library
 from tests.imagegen import write_photos
+from tests.modelgen import write_clip_repo
 
 pytestmark = [pytest.mark.e2e, pytest.mark.model]
 
@@ -74,6 +75,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> Itera
     photos = write_photos(base / "photos", PHOTOS)
     with open_library(base / "library", cache_dir=model_cache) as lib:
         lib.index([base / "photos"])
+        lib.index([base / "photos"], model=f"clip:{write_clip_repo(base / 'clip')}")  # text too
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PICMATCH_")}
     env.update(
@@ -189,5 +191,28 @@ def test_errors_are_shown_and_the_layout_fits_a_phone(server: Server, tmp_path: 
             assert columns == 2
             overflow = page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
             assert not overflow, "nothing should scroll sideways on a phone"
+        finally:
+            browser.close()
+
+
+def test_a_text_query_goes_to_the_text_model(server: Server) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1180, "height": 760})
+            page.add_init_script(f"localStorage.setItem('picmatch.token', '{TOKEN}')")
+            page.goto(server.url)
+            expect(page.locator("#stats")).to_contain_text("images")
+            with page.expect_request("**/api/search") as sent:
+                page.fill("#text", "a red bicycle")
+                page.press("#text", "Enter")
+            body = sent.value.post_data_json
+            assert body["text"] == "a red bicycle" and body["model"].startswith("clip:")
+            expect(page.locator("#query-label")).to_contain_text("a red bicycle")
+            expect(page.locator(".hit")).to_have_count(len(PHOTOS))
+            expect(page.locator("#message")).to_be_hidden()
+            expect(page.locator("#preview")).to_be_hidden()
         finally:
             browser.close()
