@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
+from types import FrameType
 from typing import Any, NoReturn
 
 from picmatch import __version__
@@ -18,12 +22,38 @@ from picmatch.errors import ConfigError, PicmatchError, StoreError, disk_full_me
 Handler = Callable[[argparse.Namespace, Settings], int]
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived: unwind like Ctrl-C (committed work stays, workers are shut down)."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
+    with _sigterm_stops(getattr(args, "resumable", False)):
+        return _run(args)
+
+
+@contextmanager
+def _sigterm_stops(enabled: bool) -> Iterator[None]:
+    """While enabled, SIGTERM raises `Terminated` in the main thread (`serve` leaves its own)."""
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(_overrides(args))
         code: int = args.handler(args, settings)
@@ -34,6 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("picmatch: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except Terminated:
+        print("picmatch: stopped (SIGTERM); run the same command again to resume", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except BrokenPipeError:
         return 0
     except OSError as exc:  # a write that no layer translated: say at least what to do
@@ -78,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_positive_int, help="decode processes (default: CPUs)")
     p.add_argument("--batch-size", type=_positive_int, help="images per model call")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(handler=_cmd_index)
+    p.set_defaults(handler=_cmd_index, resumable=True)  # SIGTERM stops it like Ctrl-C
 
     p = commands.add_parser(
         "search", parents=[common], help="find images similar to IMAGE, or matching --text"

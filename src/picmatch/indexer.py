@@ -9,7 +9,8 @@
    the previous batch, and upsert every batch as it is done.
 
 A library with no records yet has nothing to reuse, so step 2 is skipped and each worker hashes
-the bytes it reads to decode: every file is read once.
+the file it decodes, from the same open descriptor, in 1 MiB chunks after the decode (the bytes
+are in the page cache by then): no file is ever held whole in memory.
 
 Every write is a committed transaction, so a killed run loses at most the batch in flight and a
 re-run finishes the job: it starts again from the diff, with no duplicates.
@@ -18,28 +19,22 @@ re-run finishes the job: it starts again from the diff, with no duplicates.
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 import os
-import signal
 import time
-from collections.abc import Callable, Container, Iterable, Iterator, Sequence
-from concurrent.futures import (
-    FIRST_COMPLETED,
-    Future,
-    ProcessPoolExecutor,
-    ThreadPoolExecutor,
-    wait,
-)
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable, Container, Generator, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
 from picmatch._sys import available_cpus
+from picmatch.decode_pool import DecodeResult, parallel_decode
 from picmatch.errors import ImageDecodeError, PicmatchError
-from picmatch.images.decode import DecodedImage, load_for_model
-from picmatch.images.scan import FileEntry, bytes_hash, content_hash, read_bytes, scan
-from picmatch.models.base import Embedder, Preprocess, RGBImage
+from picmatch.images.decode import DecodedImage
+from picmatch.images.files import content_hash
+from picmatch.images.scan import FileEntry, scan
+from picmatch.models.base import Embedder, RGBImage
 from picmatch.store.base import Payload, Record, VectorStore, path_in_folder
 
 
@@ -91,6 +86,14 @@ class _Work:
     entry: FileEntry
     content_hash: str | None  # None: the decode worker hashes the bytes it reads
     replaces: bool  # the path already had a record (with other bytes)
+
+    @property
+    def path(self) -> str:
+        return self.entry.path
+
+    @property
+    def wants_hash(self) -> bool:
+        return self.content_hash is None
 
 
 class Indexer:
@@ -234,21 +237,29 @@ class Indexer:
         started = time.perf_counter()
         batch: list[tuple[_Work, DecodedImage]] = []
         self._progress(Progress(Phase.EMBED, 0, len(work)))
-        for done, (item, decoded) in enumerate(self._decoded(work), 1):
-            if decoded is not None:
-                batch.append((item, decoded))
-            if len(batch) >= self.batch_size:
-                self._embed_batch(batch)
-                batch = []
-            if done % 8 == 0 or done == len(work):
-                self._progress(Progress(Phase.EMBED, done, len(work)))
+        with closing(self._decoded(work)) as results:  # a stop here shuts the workers down
+            for done, (item, decoded) in enumerate(results, 1):
+                if decoded is not None:
+                    batch.append((item, decoded))
+                if len(batch) >= self.batch_size:
+                    self._embed_batch(batch)
+                    batch = []
+                if done % 8 == 0 or done == len(work):
+                    self._progress(Progress(Phase.EMBED, done, len(work)))
         self._embed_batch(batch)
         self.report.embed_seconds = time.perf_counter() - started
 
-    def _decoded(self, work: list[_Work]) -> Iterator[tuple[_Work, DecodedImage | None]]:
+    def _decoded(self, work: list[_Work]) -> Generator[tuple[_Work, DecodedImage | None]]:
         """Decode results in completion order; a failed file is reported, yielded as None."""
         pre = self.embedder.preprocess
-        for item, result in _parallel_decode(work, pre, self.max_pixels, self.workers):
+        decoding = parallel_decode(work, pre, self.max_pixels, self.workers)
+        with closing(decoding):
+            yield from self._checked(decoding)
+
+    def _checked(
+        self, decoding: Iterator[tuple[_Work, DecodeResult]]
+    ) -> Iterator[tuple[_Work, DecodedImage | None]]:
+        for item, result in decoding:
             if isinstance(result, tuple):
                 decoded, digest = result
                 yield _Work(item.entry, digest, item.replaces), decoded
@@ -313,8 +324,6 @@ def _payload(entry: FileEntry, digest: str, source: Payload) -> Payload:
 
 _HASH_WINDOW = 2048
 
-DecodeResult = DecodedImage | tuple[DecodedImage, str] | str
-
 
 def sorted_entries(entries: list[FileEntry]) -> list[FileEntry]:
     return sorted(entries, key=lambda e: e.path)
@@ -325,77 +334,3 @@ def _try_hash(entry: FileEntry) -> str | ImageDecodeError:
         return content_hash(entry.path)
     except ImageDecodeError as exc:
         return exc
-
-
-def _decode_job(path: str, pre: Preprocess, max_pixels: int, hash_it: bool) -> DecodeResult:
-    """Runs in a worker process: the decoded image (with the file's hash when asked for),
-    or the reason it could not be read."""
-    try:
-        if hash_it:
-            data = read_bytes(path)
-            return load_for_model(data, pre, max_pixels=max_pixels), bytes_hash(data)
-        return load_for_model(path, pre, max_pixels=max_pixels)
-    except ImageDecodeError as exc:
-        return exc.reason
-    except MemoryError:
-        return "not enough memory to decode this image"
-    except Exception as exc:  # a decoder bug must not stop the run; report it per file
-        return f"unexpected decoder error: {type(exc).__name__}: {exc}"
-
-
-def _parallel_decode(
-    work: Iterable[_Work], pre: Preprocess, max_pixels: int, workers: int
-) -> Iterator[tuple[_Work, DecodeResult]]:
-    """Decode in a process pool with a bounded number of files in flight.
-
-    A worker that dies (a crashing codec) breaks the pool: the pool is restarted and the files
-    that were in flight are retried once; a file that breaks it twice is reported and skipped.
-    """
-    queue = list(work)
-    queue.reverse()
-    if workers <= 1 or len(queue) < 4:
-        while queue:
-            item = queue.pop()
-            yield item, _decode_job(*_job_args(item, pre, max_pixels))
-        return
-    attempts: dict[str, int] = {}
-    limit = max(4, workers * 4)
-    context = _pool_context()
-    while queue:
-        with ProcessPoolExecutor(workers, context, initializer=_worker_init) as pool:
-            flying: dict[Future[DecodeResult], _Work] = {}
-            try:
-                while queue or flying:
-                    while queue and len(flying) < limit:
-                        item = queue.pop()
-                        args = _job_args(item, pre, max_pixels)
-                        flying[pool.submit(_decode_job, *args)] = item
-                    done, _ = wait(flying, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        item = flying.pop(future)
-                        yield item, future.result()
-            except BrokenProcessPool:
-                for item in flying.values():
-                    attempts[item.entry.path] = attempts.get(item.entry.path, 0) + 1
-                    if attempts[item.entry.path] >= 2:
-                        yield item, "the decoder crashed on this file"
-                    else:
-                        queue.append(item)
-
-
-def _worker_init() -> None:
-    """Ctrl-C reaches the whole process group: let the parent stop the run, quietly."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _pool_context() -> multiprocessing.context.BaseContext:
-    """`fork` where there is one (Linux): a spawned worker re-runs the caller's main script,
-    so a user script calling `lib.index()` without an `if __name__ == "__main__":` guard would
-    fail (and index twice). The forked workers only run Pillow and numpy, never the model or the
-    store the parent's threads use, so forking a multi-threaded parent is safe here."""
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-
-
-def _job_args(item: _Work, pre: Preprocess, max_pixels: int) -> tuple[str, Preprocess, int, bool]:
-    return item.entry.path, pre, max_pixels, item.content_hash is None

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from picmatch.errors import ImageDecodeError
-from picmatch.images.scan import FileEntry, content_hash, is_image_name, scan
+from picmatch.images.files import content_hash
+from picmatch.images.scan import FileEntry, is_image_name, scan
 
 ROOT_USER = os.geteuid() == 0
 

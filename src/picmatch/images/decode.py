@@ -36,8 +36,8 @@ import numpy.typing as npt
 from PIL import ExifTags, Image, ImageFile, PngImagePlugin, UnidentifiedImageError, features
 
 from picmatch.errors import ImageDecodeError, ImageTooLargeError
+from picmatch.images.files import open_regular, os_error_reason
 from picmatch.images.fit import Preprocess, RGBImage, fit_to_input, to_array
-from picmatch.images.scan import os_error_reason
 
 DEFAULT_MAX_PIXELS: Final = 178_956_970
 """Largest image (width x height of the stored image) decoded by default: about 179 MP, twice
@@ -162,6 +162,11 @@ def _decode_rgb(source: ImageSource, *, max_pixels: int, min_side: int | None) -
 
 @contextmanager
 def _open(source: ImageSource) -> Iterator[ImageFile.ImageFile]:
+    """Open an image; a path is opened with `open_regular` (no FIFO or device is read)."""
+    if isinstance(source, str | os.PathLike):
+        with open_regular(source) as file, Image.open(file, formats=_allowed_formats()) as img:
+            yield img
+        return
     fp = io.BytesIO(source) if isinstance(source, bytes) else source
     with Image.open(fp, formats=_allowed_formats()) as img:
         yield img
@@ -236,8 +241,10 @@ def _is_empty(source: ImageSource) -> bool:
     if isinstance(source, bytes):
         return not source
     try:
-        return isinstance(source, str | os.PathLike) and os.stat(source).st_size == 0
-    except OSError:
+        if isinstance(source, str | os.PathLike):
+            return os.stat(source).st_size == 0
+        return os.fstat(source.fileno()).st_size == 0
+    except (OSError, ValueError):  # no file behind the stream
         return False
 
 

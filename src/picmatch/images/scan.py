@@ -1,4 +1,4 @@
-"""Find image files under folders, and hash file contents.
+"""Find image files under folders.
 
 `scan` walks with `os.scandir` and yields as it goes, so it starts at once and keeps memory flat on
 millions of files: it holds one sorted listing per open folder plus the identity of every folder
@@ -8,7 +8,6 @@ visited. Entries come in a deterministic order (each folder's entries sorted by 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import stat
 from collections.abc import Callable, Iterable, Iterator
@@ -16,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from picmatch.errors import ImageDecodeError
+from picmatch.images.files import os_error_reason, special_file_reason
 
 IMAGE_EXTENSIONS: Final = frozenset(
     {
@@ -53,8 +52,6 @@ JUNK_NAMES: Final = frozenset(
 """File and folder names `scan` skips (compared case-insensitively), besides every name starting
 with a dot (hidden files, ``.DS_Store``, ``.Trashes``, ``._*`` AppleDouble files, ``.@__thumb``)."""
 
-_CHUNK: Final = 1 << 20
-
 ErrorHandler = Callable[[str, str], None]
 _DirKey = tuple[int, int]  # (st_dev, st_ino)
 
@@ -88,9 +85,10 @@ def scan(
 
     A root that is a file is yielded as given, whatever its name. Hidden and junk entries under a
     root are skipped. Folder symlinks are followed, but no folder is walked twice, so symlink loops
-    end and overlapping roots yield each file once. Folders and files that cannot be read are
-    reported as ``on_error(path, reason)`` and skipped. Folders in `exclude` (and what they hold)
-    are never walked.
+    end and overlapping roots yield each file once. Folders and files that cannot be read, and
+    image names that are no regular file (FIFOs, devices, links to ``/dev/zero``), are reported
+    as ``on_error(path, reason)`` and skipped. Folders in `exclude` (and what they hold) are
+    never walked.
     """
     walker = _Walker(on_error or _ignore)
     for folder in exclude:
@@ -98,50 +96,6 @@ def scan(
             walker.visited.add(_key(os.stat(folder)))
     for root in roots:
         yield from walker.walk_root(os.path.abspath(os.fspath(root)))
-
-
-def content_hash(path: str | os.PathLike[str]) -> str:
-    """Hex BLAKE2b (16-byte digest) of the file's bytes, read in 1 MiB chunks.
-
-    Raises `ImageDecodeError` with a short reason (``file not found``, ``permission denied``, ...).
-    """
-    digest = hashlib.blake2b(digest_size=16)
-    buffer = bytearray(_CHUNK)
-    view = memoryview(buffer)
-    try:
-        with open(path, "rb", buffering=0) as file:
-            while count := file.readinto(buffer):
-                digest.update(view[:count])
-    except OSError as exc:
-        raise ImageDecodeError(os.fspath(path), os_error_reason(exc)) from exc
-    return digest.hexdigest()
-
-
-def read_bytes(path: str | os.PathLike[str]) -> bytes:
-    """The whole file; raises `ImageDecodeError` with the same reasons as `content_hash`."""
-    try:
-        with open(path, "rb") as file:
-            return file.read()
-    except OSError as exc:
-        raise ImageDecodeError(os.fspath(path), os_error_reason(exc)) from exc
-
-
-def bytes_hash(data: bytes) -> str:
-    """The same digest as `content_hash`, of bytes already in memory."""
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
-
-
-def os_error_reason(exc: OSError) -> str:
-    """A short, stable reason for a file-system error."""
-    if isinstance(exc, FileNotFoundError):
-        return "file not found"
-    if isinstance(exc, PermissionError):
-        return "permission denied"
-    if isinstance(exc, IsADirectoryError):
-        return "is a directory"
-    if isinstance(exc, NotADirectoryError):
-        return "not a directory"
-    return f"cannot read ({exc.strerror})" if exc.strerror else "cannot read"
 
 
 def _ignore(path: str, reason: str) -> None:
@@ -168,7 +122,7 @@ class _Walker:
             if not self._seen_root_file(path, info):
                 yield FileEntry(path, info.st_size, info.st_mtime_ns)
         else:
-            self.on_error(path, "not a regular file or directory")
+            self.on_error(path, special_file_reason(info.st_mode))
 
     def _walk_dir(self, top: str, info: os.stat_result) -> Iterator[FileEntry]:
         if not self._first_visit(info):
@@ -200,7 +154,10 @@ class _Walker:
 
     def _file(self, entry: os.DirEntry[str]) -> FileEntry | None:
         info = self._stat(entry)
-        if info is None or not stat.S_ISREG(info.st_mode):
+        if info is None:
+            return None
+        if not stat.S_ISREG(info.st_mode):  # a FIFO, a device, a link to /dev/zero
+            self.on_error(entry.path, special_file_reason(info.st_mode))
             return None
         if self.root_files and (info.st_dev, info.st_ino) in self.root_files:
             return None  # already yielded as a root of its own
