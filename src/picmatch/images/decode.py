@@ -31,13 +31,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import BinaryIO, Final, NamedTuple
 
-import numpy as np
-import numpy.typing as npt
 from PIL import ExifTags, Image, ImageFile, PngImagePlugin, UnidentifiedImageError, features
 
 from picmatch.errors import ImageDecodeError, ImageTooLargeError
 from picmatch.images.files import open_regular, os_error_reason
 from picmatch.images.fit import Preprocess, RGBImage, fit_to_input, to_array
+from picmatch.images.modes import bounded_rgb
 
 DEFAULT_MAX_PIXELS: Final = 178_956_970
 """Largest image (width x height of the stored image) decoded by default: about 179 MP, twice
@@ -47,7 +46,6 @@ refusal stays in force, so a cap above it also needs ``PIL.Image.MAX_IMAGE_PIXEL
 
 ImageSource = str | os.PathLike[str] | bytes | BinaryIO
 
-WHITE: Final = (255, 255, 255)
 
 # Formats picmatch reads; the names are Pillow's. MPO is how Pillow opens many camera JPEGs.
 _WANTED_FORMATS: Final = ("JPEG", "MPO", "PNG", "GIF", "WEBP", "BMP", "DIB", "TIFF", "HEIF", "AVIF")
@@ -151,7 +149,7 @@ def _decode_rgb(source: ImageSource, *, max_pixels: int, min_side: int | None) -
         img.load()
         exif = _read_exif(img)
         orientation = _orientation(exif)
-        rgb = _to_rgb(img, label)
+        rgb = bounded_rgb(img, min_side, label)
     method = _TRANSPOSE.get(orientation)
     if method is not None:
         rgb = rgb.transpose(method)
@@ -246,54 +244,6 @@ def _is_empty(source: ImageSource) -> bool:
         return os.fstat(source.fileno()).st_size == 0
     except (OSError, ValueError):  # no file behind the stream
         return False
-
-
-def _to_rgb(img: Image.Image, label: str) -> Image.Image:
-    """Any Pillow mode to RGB: alpha over white, 16-bit and float samples scaled, not clipped."""
-    mode = img.mode
-    try:
-        if mode == "RGB" and "transparency" not in img.info:
-            return img
-        if mode in ("I", "F") or mode.startswith("I;16"):
-            return Image.fromarray(_deep_to_uint8(img)).convert("RGB")
-        if img.has_transparency_data:
-            return _on_white(img)
-        return img.convert("RGB")
-    except ValueError as exc:
-        raise ImageDecodeError(label, f"unsupported colour mode {mode}") from exc
-
-
-def _on_white(img: Image.Image) -> Image.Image:
-    rgba = img.convert("RGBA")
-    canvas = Image.new("RGB", rgba.size, WHITE)
-    canvas.paste(rgba, (0, 0), rgba)
-    return canvas
-
-
-def _deep_to_uint8(img: Image.Image) -> npt.NDArray[np.uint8]:
-    """Grey samples deeper than 8 bits to 0..255.
-
-    16-bit (I;16*) and 32-bit integer (I) samples are read as 0..65535 and scaled by 1/257, so
-    65535 becomes 255. Float (F) samples in 0..1 are scaled by 255, samples in 0..255 kept, and
-    any other range stretched to 0..255.
-    """
-    samples = np.asarray(img)
-    if img.mode == "F":
-        return _float_to_uint8(samples.astype(np.float64))
-    wide = np.clip(samples.astype(np.int64), 0, 65535)
-    return ((wide + 128) // 257).astype(np.uint8)
-
-
-def _float_to_uint8(samples: npt.NDArray[np.float64]) -> npt.NDArray[np.uint8]:
-    finite = np.nan_to_num(samples, nan=0.0, posinf=0.0, neginf=0.0)
-    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
-    if low >= 0.0 and high <= 1.0:
-        scaled = finite * 255.0
-    elif low >= 0.0 and high <= 255.0:
-        scaled = finite
-    else:
-        scaled = (finite - low) * (255.0 / (high - low))
-    return np.rint(np.clip(scaled, 0.0, 255.0)).astype(np.uint8)
 
 
 def _read_exif(img: Image.Image) -> Image.Exif:

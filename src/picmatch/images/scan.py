@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from picmatch.images.files import content_hash as content_hash  # its old home, kept for callers
 from picmatch.images.files import os_error_reason, special_file_reason
 
 IMAGE_EXTENSIONS: Final = frozenset(
