@@ -111,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_positive_int, help="decode processes (default: CPUs)")
     p.add_argument("--batch-size", type=_positive_int, help="images per model call")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--json", action="store_true", help="print the report (every skipped file) as JSON"
+    )
     p.set_defaults(handler=_cmd_index, resumable=True)  # SIGTERM stops it like Ctrl-C
 
     p = commands.add_parser(
@@ -206,13 +209,18 @@ def _open(settings: Settings, *, create: bool, quiet: bool = False) -> Any:
 
 
 def _cmd_index(args: argparse.Namespace, settings: Settings) -> int:
-    from picmatch.cli_progress import IndexProgressBar, print_report
+    from picmatch.cli_progress import IndexProgressBar, print_report, report_json, save_report
 
     with _open(settings, create=True, quiet=args.quiet) as lib:
         lib.load_models()  # a hub model downloads here, before the indexing progress
         with IndexProgressBar(enabled=not args.quiet and sys.stderr.isatty()) as bar:
             report = lib.index(args.paths, progress=bar.update)
-        print_report(report, lib.count())
+        text = report_json(report, lib.count())
+        saved = save_report(text, lib.path)
+        if args.json:
+            print(text)
+        else:
+            print_report(report, lib.count(), saved)
     return 0
 
 

@@ -1,12 +1,14 @@
-"""Progress bar and end-of-run summary of `picmatch index`, drawn with rich on stderr."""
+"""Progress bar (rich, on stderr), end-of-run summary and JSON report of `picmatch index`."""
 
 from __future__ import annotations
 
+import json
 import sys
 from collections import Counter
+from pathlib import Path
 from types import TracebackType
 
-from picmatch._sys import display_path
+from picmatch._sys import atomic_write, display_path
 from picmatch.indexer import IndexReport, Phase, Progress
 
 _LABELS = {
@@ -73,7 +75,43 @@ class IndexProgressBar:
             bar.update(task, rate=f"{speed:.1f} files/s")  # type: ignore[attr-defined]
 
 
-def print_report(report: IndexReport, total: int) -> None:
+REPORT_FILE = "last-index-report.json"
+
+
+def report_json(report: IndexReport, total: int) -> str:
+    """The run's report as one line of JSON: counts, and every skipped file with its reason.
+
+    A name's bytes that are not UTF-8 are shown as ``\\xNN``, as everywhere in the CLI
+    (`display_path`; `path_from_display` gives back the path).
+    """
+    data = {
+        "added": report.added,
+        "unchanged": report.unchanged,
+        "updated": report.updated,
+        "removed": report.removed,
+        "moved": report.moved,
+        "embedded": report.embedded,
+        "seconds": round(report.seconds, 3),
+        "images": total,
+        "skipped": [
+            {"path": display_path(path), "reason": display_path(reason)}
+            for path, reason in report.skipped
+        ],
+    }
+    return json.dumps(data)
+
+
+def save_report(text: str, library: Path) -> Path | None:
+    """Keep the report as `REPORT_FILE` in the library; None where it cannot be written."""
+    target = library / REPORT_FILE
+    try:
+        atomic_write(target, text.encode("utf-8") + b"\n")
+    except OSError:
+        return None  # the run's data is committed: a missing report is no reason to fail
+    return target
+
+
+def print_report(report: IndexReport, total: int, saved: Path | None = None) -> None:
     print(
         f"added {report.added}, unchanged {report.unchanged}, updated {report.updated}, "
         f"removed {report.removed}, moved {report.moved}, skipped {len(report.skipped)} "
@@ -92,3 +130,5 @@ def print_report(report: IndexReport, total: int) -> None:
         more = len(report.skipped) - MAX_LISTED_SKIPS
         summary = ", ".join(f"{n} {r}" for r, n in reasons.most_common())
         print(f"  ... and {more} more ({summary})")
+        where = f"in {display_path(str(saved))}" if saved else "with picmatch index --json"
+        print(f"  the full list is {where}")
