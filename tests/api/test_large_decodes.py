@@ -1,5 +1,5 @@
-"""Large images are decoded one at a time across uploads and thumbnails, so parallel requests
-for images near the pixel cap do not multiply the server's peak memory."""
+"""Large images are decoded one at a time across uploads, thumbnails and heat maps, so parallel
+requests for images near the pixel cap do not multiply the server's peak memory."""
 
 from __future__ import annotations
 
@@ -79,10 +79,16 @@ def test_near_cap_uploads_and_thumbnails_decode_one_at_a_time(
         url = f"/api/images/{record_id(str(path))}/thumbnail?size=512"
         return client.get(url).status_code
 
-    with ThreadPoolExecutor(8) as pool:
+    def explain(query: bytes) -> int:
+        url = f"/api/explain?b={record_id(str(big[0]))}"
+        return client.post(url, files={"image": ("q.png", query, "image/png")}).status_code
+
+    with ThreadPoolExecutor(10) as pool:
         uploads = [pool.submit(upload, client, q, k=1) for q in queries]
         thumbnails = [pool.submit(thumbnail, p) for p in big]
+        heat_maps = [pool.submit(explain, q) for q in queries[:2]]
         assert [u.result(timeout=120).status_code for u in uploads] == [200] * 4
         assert [t.result(timeout=120) for t in thumbnails] == [200] * 3
-    assert spy.calls == 7
+        assert [h.result(timeout=120) for h in heat_maps] == [200] * 2
+    assert spy.calls == 4 + 3 + 2 * 2
     assert spy.most_inside == 1

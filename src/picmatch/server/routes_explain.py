@@ -6,7 +6,6 @@ import threading
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from picmatch.errors import ImageDecodeError, NotIndexedError
 from picmatch.explain import READINGS, READINGS_MODEL, FeatureMaps, heat_map_png
@@ -14,11 +13,13 @@ from picmatch.images.decode import decode_image
 from picmatch.library import Library
 from picmatch.models.base import RGBImage
 from picmatch.server.auth import require_token, require_token_or_query
+from picmatch.server.decode_gate import DecodeGate
 from picmatch.server.http_errors import InvalidRequestError
 from picmatch.server.routes_images import servable_image
 from picmatch.server.schemas import ErrorBody
 from picmatch.server.search_input import read_search_query
-from picmatch.server.state import StateDep
+from picmatch.server.state import ServerState, StateDep
+from picmatch.server.work_limits import run_limited
 
 router = APIRouter(prefix="/api", tags=["explain"], dependencies=[Depends(require_token)])
 image_router = APIRouter(
@@ -45,7 +46,7 @@ async def readings(state: StateDep) -> dict[str, Any]:
 )
 async def explain(a: str, b: str, request: Request, state: StateDep) -> Response:
     """Images `a` and `b` side by side, bright where they agree most (model feature maps)."""
-    png = await run_in_threadpool(_explain, request, state.library, a, b)
+    png = await _explain_limited(request, state, a, b)
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
 
@@ -62,27 +63,37 @@ async def explain_upload(b: str, request: Request, state: StateDep) -> Response:
     elif query.image_id is not None:
         first = str(query.image_id)
     else:
-        info = state.library.find(query.path or "")
+        info = await run_limited(state.limits.store, state.library.find, query.path or "")
         if info is None:
             raise NotIndexedError(f"{query.path} is not an indexed image")
         first = str(info.id)
-    png = await run_in_threadpool(_explain, request, state.library, first, b)
+    png = await _explain_limited(request, state, first, b)
     return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 
 
-def _pixels(library: Library, image: bytes | str) -> RGBImage:
+async def _explain_limited(request: Request, state: ServerState, a: bytes | str, b: str) -> bytes:
+    """Decoding and the model run in the model's threads; large decodes take their turn."""
+    limits = state.limits
+    return await run_limited(
+        limits.model, _explain, request, state.library, a, b, limits.large_decodes
+    )
+
+
+def _pixels(library: Library, image: bytes | str, gate: DecodeGate) -> RGBImage:
     """An upload's pixels, or an indexed image's (by id) when the server may read it."""
     if isinstance(image, bytes):
         try:
-            return decode_image(image, max_pixels=library.max_pixels, min_side=256).pixels
+            with gate.admit(image):
+                return decode_image(image, max_pixels=library.max_pixels, min_side=256).pixels
         except ImageDecodeError as exc:
             raise type(exc)("from the upload", exc.reason) from None
     _, real = servable_image(library, image)
-    return decode_image(real, max_pixels=library.max_pixels, min_side=256).pixels
+    with gate.admit(real):
+        return decode_image(real, max_pixels=library.max_pixels, min_side=256).pixels
 
 
-def _explain(request: Request, library: Library, a: bytes | str, b: str) -> bytes:
-    pixels = [_pixels(library, a), _pixels(library, b)]
+def _explain(request: Request, library: Library, a: bytes | str, b: str, gate: DecodeGate) -> bytes:
+    pixels = [_pixels(library, a, gate), _pixels(library, b, gate)]
     with _lock:
         maps = getattr(request.app.state, "picmatch_feature_maps", None)
         if maps is None:
