@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import socket
 
+import numpy as np
 import pytest
 from pymilvus import DataType, MilvusClient
 
 from picmatch.errors import SpaceMismatchError, StoreError
-from picmatch.store.base import Metric, SpaceInfo
+from picmatch.store.base import Metric, Payload, Record, SpaceInfo
 from picmatch.store.milvus import parse_url
 from picmatch.store.registry import open_store
 from tests.milvus_server import TOKEN
@@ -55,6 +56,17 @@ def test_a_collection_not_made_by_picmatch_is_refused(milvus_url: str) -> None:
     client.close()
     with pytest.raises(SpaceMismatchError, match="not made by picmatch"):
         open_store(milvus_url, token=TOKEN).ensure_space(SPACE)
+
+
+def test_searches_may_trade_freshness_for_speed(milvus_url: str) -> None:
+    store = open_store(milvus_url + "?consistency=bounded", token=TOKEN)
+    store.ensure_space(SPACE)
+    vector = np.ones((1, 8), np.float32) / np.sqrt(8)
+    store.upsert(SPACE.name, [Record(1, vector[0], Payload("/p/a.jpg", "h", 1, 1, 1, 1))])
+    assert store.count(SPACE.name) == 1  # bookkeeping stays Strong
+    assert len(store.search(SPACE.name, vector, k=1)) == 1
+    with pytest.raises(StoreError, match="unknown consistency"):
+        open_store(milvus_url + "?consistency=whenever", token=TOKEN)
 
 
 def test_bad_urls_are_refused() -> None:

@@ -18,7 +18,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 
@@ -38,6 +38,9 @@ from picmatch.store.base import (
 PREFIX = "pm_"
 ROOTS = "pm__roots"  # two underscores: never a space's collection
 CONSISTENCY = "Strong"
+# ?consistency= in the URL sets it for similarity searches only (bookkeeping stays Strong):
+# Strong waits for the server's next time tick (~0.2 s or more), Bounded may miss a second of writes
+SEARCH_CONSISTENCY = {"strong": "Strong", "bounded": "Bounded", "session": "Session"}
 MAX_PATH = 16_384  # bytes of the stored (escaped) path
 MAX_DEPTH = 256  # folder hashes kept per record
 HNSW_M = 32
@@ -58,6 +61,7 @@ class MilvusStore:
         logging.getLogger("pymilvus").setLevel(logging.ERROR)
         self._errors: tuple[type[BaseException], ...] = (pymilvus.exceptions.MilvusException,)
         endpoint, database = parse_url(url)
+        self._search_consistency = search_consistency(url)
         self.url = url
         self._where = endpoint
 
@@ -204,7 +208,7 @@ class MilvusStore:
                 filter=_filter_expr(flt),
                 output_fields=_PAYLOAD_FIELDS,
                 search_params={"metric_type": "IP", "params": {"ef": max(EF_SEARCH, k)}},
-                consistency_level=CONSISTENCY,
+                consistency_level=self._search_consistency,
             ),
         )
         return [
@@ -444,6 +448,18 @@ def parse_url(url: str) -> tuple[str, str]:
     if database and not valid_space_name(database.lower()):
         raise StoreError(f"bad Milvus database name {database!r}: use letters, digits and _")
     return endpoint, database
+
+
+def search_consistency(url: str) -> str:
+    """The consistency level of searches: Strong unless the URL says ``?consistency=bounded``
+    (or ``session``), which trades visibility of the last second of writes for speed."""
+    query = parse_qs(urlparse(url).query)
+    wanted = query.get("consistency", ["strong"])[-1].lower()
+    if wanted not in SEARCH_CONSISTENCY:
+        raise StoreError(
+            f"unknown consistency {wanted!r} in {url!r}: use {', '.join(SEARCH_CONSISTENCY)}"
+        )
+    return SEARCH_CONSISTENCY[wanted]
 
 
 def folder_hashes(path: str) -> list[int]:
