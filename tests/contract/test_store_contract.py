@@ -237,3 +237,11 @@ def test_index_info_names_the_kind_and_counts_the_vectors(store: VectorStore) ->
     info = store.index_info(SPACE.name)
     assert isinstance(info["kind"], str) and info["kind"]
     assert info["vectors"] == 12
+
+
+def test_negative_ids_are_records_like_any_other(store: VectorStore) -> None:
+    store.upsert(SPACE.name, records(unit_vectors(3), start=-1))  # ids -1, 0, 1
+    batches = list(store.iter_records(SPACE.name, batch=2))
+    assert sorted(r.id for b in batches for r in b) == [-1, 0, 1]
+    assert [i for i, _ in store.iter_payloads(SPACE.name)] == [-1, 0, 1]
+    assert store.ids_in_folders(SPACE.name, ["/photos"]) == [-1, 0, 1]

@@ -173,7 +173,7 @@ class MilvusStore:
         if not folders or self._dim(space) is None:
             return []
         ids: list[int] = []
-        for batch in self._iterate(space, 16_384, ["id"], expr or "id >= 0"):
+        for batch in self._iterate(space, 16_384, ["id"], expr):
             ids += (int(r["id"]) for r in batch)
         return sorted(ids)
 
@@ -374,14 +374,15 @@ class MilvusStore:
         return rows
 
     def _iterate(
-        self, space: str, batch: int, fields: list[str], expr: str = "id >= 0"
+        self, space: str, batch: int, fields: list[str], expr: str = ""
     ) -> Iterator[list[dict[str, Any]]]:
         """Every matching row in batches of at most `batch`, by primary key ranges."""
         if self._dim(space) is None:
             return
         last: int | None = None
         while True:
-            after = expr if last is None else f"({expr}) and id > {last}"
+            cursor = "" if last is None else f"id > {last}"  # ids are any int64
+            after = " and ".join(f"({e})" for e in (expr, cursor) if e)
             rows = self._page(space, after, fields, batch)
             if not rows:
                 return
